@@ -1,0 +1,186 @@
+"""The editing canvas: the photo, the mask overlay on top, a brush outline that follows the cursor.
+
+Mouse gestures are turned into tool gestures (app.tools) in image coordinates; panning and zooming come
+from ZoomView. `[` and `]` change the brush size as in other editors.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QUndoStack
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsObject,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from app.mask import MaskLayer
+from app.tools import Gesture, RectGesture, StrokeGesture, Tool
+from app.zoomview import ZoomView
+
+MIN_BRUSH, MAX_BRUSH = 1, 500
+
+
+class MaskOverlay(QGraphicsObject):
+    """Draws the mask layer's image at a chosen opacity, repainting only what an edit touched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._layer: MaskLayer | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+
+    def set_layer(self, layer: MaskLayer) -> None:
+        if self._layer is not None:
+            self._layer.changed.disconnect(self._on_changed)
+        self.prepareGeometryChange()
+        self._layer = layer
+        layer.changed.connect(self._on_changed)
+        self.update()
+
+    def _on_changed(self, rect: QRect) -> None:
+        self.update(QRectF(rect))
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._layer.image.rect()) if self._layer else QRectF()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if self._layer is None:
+            return
+        rect = option.exposedRect.toAlignedRect().intersected(self._layer.image.rect())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(rect, self._layer.image, rect)
+
+
+class BrushOutline(QGraphicsItem):
+    """A circle of the brush's diameter, drawn black-and-white so it shows on any photo."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diameter = 40.0
+        self.setZValue(10)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_diameter(self, diameter: float) -> None:
+        self.prepareGeometryChange()
+        self.diameter = diameter
+
+    def boundingRect(self) -> QRectF:
+        r = self.diameter / 2 + 2
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        r = self.diameter / 2
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for color, style in ((QColor(0, 0, 0, 200), Qt.PenStyle.SolidLine), (QColor(255, 255, 255), Qt.PenStyle.DashLine)):
+            pen = QPen(color, 0, style)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawEllipse(QPointF(0, 0), r, r)
+
+
+class Canvas(ZoomView):
+    brushSizeChanged = Signal(int)
+    cursorMoved = Signal(QPointF)
+
+    def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = undo_stack
+        self.layer: MaskLayer | None = None
+        self.tool = Tool.BRUSH
+        self.brush_size = 40
+        self._gesture: Gesture | None = None
+        self.image_item = QGraphicsPixmapItem()
+        self.overlay = MaskOverlay()
+        self.outline = BrushOutline()
+        self.outline.hide()
+        self.rect_preview = QGraphicsRectItem()
+        pen = QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.rect_preview.setPen(pen)
+        self.rect_preview.setZValue(9)
+        self.rect_preview.hide()
+        for item in (self.image_item, self.overlay, self.outline, self.rect_preview):
+            self.scene().addItem(item)
+        self.setMouseTracking(True)
+        self.viewport().setCursor(self.idle_cursor())
+
+    def set_image(self, image: QImage) -> None:
+        self.image_item.setPixmap(QPixmap.fromImage(image))
+        self.scene().setSceneRect(QRectF(image.rect()))
+        self._after_zoom()
+
+    def set_layer(self, layer: MaskLayer) -> None:
+        self.layer = layer
+        self.overlay.set_layer(layer)
+
+    def set_overlay_opacity(self, percent: int) -> None:
+        self.overlay.setOpacity(percent / 100)
+
+    def set_tool(self, tool: Tool) -> None:
+        self.tool = tool
+        self.outline.setVisible(tool is not Tool.RECT and self.underMouse())
+        self.viewport().setCursor(self.idle_cursor())
+
+    def set_brush_size(self, size: int) -> None:
+        size = max(MIN_BRUSH, min(MAX_BRUSH, int(size)))
+        if size != self.brush_size:
+            self.brush_size = size
+            self.outline.set_diameter(size)
+            self.brushSizeChanged.emit(size)
+
+    def idle_cursor(self) -> Qt.CursorShape:
+        return Qt.CursorShape.CrossCursor
+
+    def _preview(self, rect: QRectF | None) -> None:
+        self.rect_preview.setVisible(rect is not None)
+        if rect is not None:
+            self.rect_preview.setRect(rect)
+
+    def _new_gesture(self, modifiers: Qt.KeyboardModifier) -> Gesture:
+        if self.tool is Tool.RECT:
+            return RectGesture(self.layer, self.undo_stack, bool(modifiers & Qt.KeyboardModifier.AltModifier), self._preview)
+        return StrokeGesture(self.layer, self.undo_stack, self.brush_size, self.tool is Tool.ERASER)
+
+    # events ----------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
+            step = max(1, round(self.brush_size * 0.15))
+            self.set_brush_size(self.brush_size + (step if event.key() == Qt.Key.Key_BracketRight else -step))
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus()
+        if self.pan_event(event):
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self.layer is not None and self._gesture is None:
+            self._gesture = self._new_gesture(event.modifiers())
+            self._gesture.press(self.mapToScene(event.position().toPoint()))
+            event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = self.mapToScene(event.position().toPoint())
+        self.outline.setPos(pos)
+        self.outline.setVisible(self.tool is not Tool.RECT and not self.is_panning())
+        self.cursorMoved.emit(pos)
+        if self.pan_event(event):
+            return
+        if self._gesture is not None:
+            self._gesture.move(pos)
+            event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.pan_event(event):
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._gesture is not None:
+            gesture, self._gesture = self._gesture, None
+            gesture.release(self.mapToScene(event.position().toPoint()))
+            event.accept()
+
+    def leaveEvent(self, event) -> None:
+        self.outline.hide()
+        super().leaveEvent(event)

@@ -1,0 +1,170 @@
+"""Dialogs: errors people can act on, overwrite confirmation, fill settings, About.
+
+Every modal message goes through `show_error` / `confirm_overwrite`, so tests replace just these two.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import qVersion
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from app import APP_NAME, __version__
+from app import settings as S
+from app.paths import default_model_path, log_dir
+
+
+def show_error(parent: QWidget | None, title: str, message: str, details: str | None = None) -> None:
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.exec()
+
+
+def confirm_overwrite(parent: QWidget | None, path: Path) -> bool:
+    answer = QMessageBox.question(
+        parent, "Replace file?",
+        f"“{path.name}” already exists in {path.parent}.\nDo you want to replace it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def confirm_discard(parent: QWidget | None, name: str) -> bool:
+    answer = QMessageBox.question(
+        parent, "Discard changes?", f"“{name}” has fills that were not saved. Discard them?",
+        QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Discard
+
+
+def about_text(device_label: str) -> str:
+    import torch
+
+    import model
+
+    return (
+        f"<h3>{APP_NAME} {__version__}</h3>"
+        "<p>Remove things from photos and compare a context-encoder fill with a patch-based fill.</p>"
+        "<table>"
+        f"<tr><td>Engine</td><td>{getattr(model, '__version__', '?')}</td></tr>"
+        f"<tr><td>PyTorch</td><td>{torch.__version__}</td></tr>"
+        f"<tr><td>Qt / PySide6</td><td>{qVersion()} / {pyside_version}</td></tr>"
+        f"<tr><td>Python</td><td>{platform.python_version()} ({platform.system()})</td></tr>"
+        f"<tr><td>Device</td><td>{device_label}</td></tr>"
+        f"<tr><td>Log folder</td><td>{log_dir()}</td></tr>"
+        "</table>"
+        "<p>Sample photo: scikit-image “coffee”, CC0.</p>"
+    )
+
+
+def _combo(items: dict[str, str], current: str) -> QComboBox:
+    combo = QComboBox()
+    for value, label in items.items():
+        combo.addItem(label, value)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    return combo
+
+
+def _spin(lo: int, hi: int, value: int, suffix: str = "", step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(lo, hi)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+class SettingsDialog(QDialog):
+    """The fill settings a user reaches for; written back to Settings only on OK."""
+
+    def __init__(self, settings: S.Settings, device_labels: dict[str, str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self.model_edit = QLineEdit(settings.get(S.MODEL_PATH))
+        self.model_edit.setPlaceholderText(f"Default model ({default_model_path().name})")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_model)
+        reset_model = QPushButton("Default")
+        reset_model.clicked.connect(self.model_edit.clear)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(browse)
+        model_row.addWidget(reset_model)
+
+        self.device = _combo(device_labels, settings.get(S.DEVICE))
+        self.patch_size = _spin(3, 31, settings.get(S.PATCH_SIZE), " px", 2)
+        self.sampling = _combo({"ring": "Ring around the hole", "image": "Whole image"}, settings.get(S.SAMPLING))
+        self.ring_width = _spin(8, 2048, settings.get(S.RING_WIDTH), " px", 8)
+        self.sampling.currentIndexChanged.connect(self._sync_enabled)
+        self.quality = _combo({"fast": "Fast", "best": "Best"}, settings.get(S.QUALITY))
+        self.seed = _spin(0, 2**31 - 1, settings.get(S.SEED))
+        self.jpeg_quality = _spin(1, 100, settings.get(S.JPEG_QUALITY))
+
+        form = QFormLayout(self)
+        form.addRow("Model file", model_row)
+        form.addRow("Device", self.device)
+        form.addRow("Patch size", self.patch_size)
+        form.addRow("Sample from", self.sampling)
+        form.addRow("Ring width", self.ring_width)
+        form.addRow("Patch quality", self.quality)
+        form.addRow("Random seed", self.seed)
+        form.addRow("JPEG / WebP quality", self.jpeg_quality)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
+        form.addRow(buttons)
+        self._sync_enabled()
+
+    def _sync_enabled(self) -> None:
+        self.ring_width.setEnabled(self.sampling.currentData() == "ring")
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", str(default_model_path().parent),
+                                              "PyTorch models (*.pt *.pth);;All files (*)")
+        if path:
+            self.model_edit.setText(path)
+
+    def restore_defaults(self) -> None:
+        self.model_edit.clear()
+        for widget, key in self._fields():
+            if isinstance(widget, QComboBox):
+                widget.setCurrentIndex(max(0, widget.findData(key.default)))
+            else:
+                widget.setValue(key.default)
+
+    def _fields(self):
+        return (
+            (self.device, S.DEVICE), (self.patch_size, S.PATCH_SIZE), (self.sampling, S.SAMPLING),
+            (self.ring_width, S.RING_WIDTH), (self.quality, S.QUALITY), (self.seed, S.SEED),
+            (self.jpeg_quality, S.JPEG_QUALITY),
+        )
+
+    def accept(self) -> None:
+        self.settings.set(S.MODEL_PATH, self.model_edit.text().strip())
+        for widget, key in self._fields():
+            self.settings.set(key, widget.currentData() if isinstance(widget, QComboBox) else widget.value())
+        self.settings.sync()
+        super().accept()

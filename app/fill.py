@@ -1,0 +1,103 @@
+"""Glue between the GUI and the engine: fill options from settings, the loaded model, and task functions.
+
+Nothing here touches widgets; every function returned here runs on a worker thread. The model is loaded
+once per (file, device) and reused by later fills, under a lock so two workers never load it twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app import settings as S
+from app.paths import default_model_path
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    model_path: str = ""
+    device: str = "auto"
+    patch_size: int = 7
+    sampling: str = "ring"
+    ring_width: int = 96
+    quality: str = "fast"
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: S.Settings) -> FillOptions:
+        return cls(
+            model_path=settings.get(S.MODEL_PATH),
+            device=settings.get(S.DEVICE),
+            patch_size=settings.get(S.PATCH_SIZE),
+            sampling=settings.get(S.SAMPLING),
+            ring_width=settings.get(S.RING_WIDTH),
+            quality=settings.get(S.QUALITY),
+            seed=settings.get(S.SEED),
+        )
+
+    def resolved_model_path(self) -> Path:
+        return Path(self.model_path) if self.model_path else default_model_path()
+
+    def patch_options(self):
+        from model.patchmatch import PatchFillOptions
+
+        return PatchFillOptions(
+            patch_size=self.patch_size, sampling=self.sampling, ring_width=self.ring_width,
+            quality=self.quality, seed=self.seed,
+        )
+
+
+class ModelCache:
+    """Holds the one loaded context-encoder model; loading happens on whichever worker asks first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, str] | None = None
+        self._model = None
+
+    def get(self, path: Path, device: str):
+        from model.checkpoint import load_model
+
+        key = (str(Path(path).resolve()), device)
+        with self._lock:
+            if self._key != key:
+                self._model = None
+                self._model = load_model(path, device=device)
+                self._key = key
+            return self._model
+
+    def loaded(self):
+        return self._model
+
+
+def needs_model(method: str) -> bool:
+    return method in ("context-encoder", "hybrid")
+
+
+def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
+    """A task function (progress, cancel) -> FillResult that fills `mask` in `image` with one method."""
+
+    def run(progress, cancel):
+        from model.pipeline import inpaint
+
+        model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
+        return inpaint(
+            image, mask, method=method, model=model, device=options.device,
+            patch_options=options.patch_options() if method != "context-encoder" else None,
+            seed=options.seed, progress=progress, cancel=cancel,
+        )
+
+    return run
+
+
+def load_model_task(options: FillOptions, models: ModelCache):
+    """A task function that loads (or finds already loaded) the model the settings name."""
+
+    def run(progress, cancel):
+        return models.get(options.resolved_model_path(), options.device)
+
+    return run

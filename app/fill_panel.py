@@ -1,0 +1,107 @@
+"""The Fill dock: which methods to run, per-method progress, Fill and Cancel, and what model/device is used."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import settings as S
+
+METHOD_HINTS = {
+    "context-encoder": "Learned fill: plausible structure, softer detail",
+    "patch": "Copies texture from around the hole (like Content-Aware Fill)",
+    "hybrid": "Context encoder for structure, patches for texture",
+}
+
+
+class FillPanel(QWidget):
+    fillRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, settings: S.Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.checks: dict[str, QCheckBox] = {}
+        self.bars: dict[str, QProgressBar] = {}
+        self.statuses: dict[str, QLabel] = {}
+        chosen = set(settings.get(S.METHODS_ON))
+        grid = QGridLayout()
+        grid.setVerticalSpacing(2)
+        for row, method in enumerate(S.METHODS):
+            check = QCheckBox(S.METHOD_LABELS[method])
+            check.setChecked(method in chosen)
+            check.setToolTip(METHOD_HINTS[method])
+            check.toggled.connect(self._save_methods)
+            status = QLabel("")
+            status.setObjectName("methodStatus")
+            status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(False)
+            bar.setFixedHeight(4)
+            grid.addWidget(check, 2 * row, 0)
+            grid.addWidget(status, 2 * row, 1)
+            grid.addWidget(bar, 2 * row + 1, 0, 1, 2)
+            self.checks[method], self.bars[method], self.statuses[method] = check, bar, status
+
+        self.fill_button = QPushButton("Fill")
+        self.fill_button.setObjectName("primary")
+        self.fill_button.setToolTip("Fill the masked area with each chosen method (Ctrl+Enter)")
+        self.fill_button.clicked.connect(self.fillRequested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running fills (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.fill_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setObjectName("hint")
+        self.device_label = QLabel()
+        self.device_label.setObjectName("hint")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.addWidget(QLabel("Methods"))
+        layout.addLayout(grid)
+        layout.addSpacing(6)
+        layout.addLayout(buttons)
+        layout.addSpacing(6)
+        layout.addWidget(self.model_label)
+        layout.addWidget(self.device_label)
+        layout.addStretch(1)
+
+    def _save_methods(self) -> None:
+        self.settings.set(S.METHODS_ON, self.checked_methods())
+
+    def checked_methods(self) -> list[str]:
+        return [m for m, check in self.checks.items() if check.isChecked()]
+
+    def set_running(self, running: bool) -> None:
+        self.fill_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for check in self.checks.values():
+            check.setEnabled(not running)
+
+    def reset(self, methods: list[str]) -> None:
+        for method in S.METHODS:
+            self.bars[method].setValue(0)
+            self.set_status(method, "queued" if method in methods else "")
+
+    def set_progress(self, method: str, fraction: float) -> None:
+        self.bars[method].setValue(round(fraction * 1000))
+        self.set_status(method, f"{fraction:.0%}")
+
+    def set_status(self, method: str, text: str) -> None:
+        self.statuses[method].setText(text)

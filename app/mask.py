@@ -1,0 +1,103 @@
+"""The hole mask being edited: an image-sized ARGB QImage painted in the overlay colour.
+
+Keeping the mask as a QImage lets brush strokes use QPainter directly (fast, round caps, no Python
+per-pixel loops); the alpha channel *is* the mask, and `array()` turns it into the bool array the
+engine wants. Antialiasing stays off so every pixel is either hole or not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+
+from app.mask_ops import bbox
+from app.qtimage import argb_view
+
+
+class MaskLayer(QObject):
+    """Owns the mask pixels; emits `changed(rect)` with the dirty image rectangle after every edit."""
+
+    changed = Signal(QRect)
+
+    def __init__(self, size: QSize, color: QColor, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._color = QColor(color)
+        self.image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+        self.image.fill(Qt.GlobalColor.transparent)
+
+    @property
+    def size(self) -> QSize:
+        return self.image.size()
+
+    @property
+    def color(self) -> QColor:
+        return QColor(self._color)
+
+    def array(self) -> np.ndarray:
+        """A fresh (H, W) bool copy of the mask; True = hole."""
+        return argb_view(self.image)[..., 3] > 0
+
+    def is_empty(self) -> bool:
+        return not argb_view(self.image)[..., 3].any()
+
+    def set_array(self, mask: np.ndarray) -> None:
+        self.set_region((0, 0, self.image.width(), self.image.height()), mask)
+
+    def set_region(self, box: tuple[int, int, int, int], values: np.ndarray) -> None:
+        """Overwrite the pixels inside box (x0, y0, x1, y1) with the bool array `values`."""
+        x0, y0, x1, y1 = box
+        view = argb_view(self.image)[y0:y1, x0:x1]
+        c = self._color
+        view[...] = 0
+        view[values] = (c.blue(), c.green(), c.red(), 255)
+        self.changed.emit(QRect(x0, y0, x1 - x0, y1 - y0))
+
+    def set_color(self, color: QColor) -> None:
+        """Recolour the painted pixels in one composition pass, keeping the mask itself unchanged."""
+        self._color = QColor(color)
+        self._color.setAlpha(255)
+        painter = QPainter(self.image)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+        painter.fillRect(self.image.rect(), self._color)
+        painter.end()
+        self.changed.emit(self.image.rect())
+
+    def _painter(self, erase: bool) -> QPainter:
+        painter = QPainter(self.image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if erase:
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+        return painter
+
+    def paint_line(self, p0: QPointF, p1: QPointF, diameter: float, erase: bool = False) -> None:
+        """Paint (or erase) a round-capped segment; p0 == p1 paints a dot."""
+        painter = self._painter(erase)
+        pen = QPen(self._color, max(1.0, diameter), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                   Qt.PenJoinStyle.RoundJoin)
+        painter.setPen(pen)
+        if p0 == p1:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self._color)
+            r = max(0.5, diameter / 2)
+            painter.drawEllipse(p0, r, r)
+        else:
+            painter.drawLine(p0, p1)
+        painter.end()
+        pad = diameter / 2 + 2
+        dirty = QRectF(p0, p1).normalized().adjusted(-pad, -pad, pad, pad).toAlignedRect()
+        self.changed.emit(dirty.intersected(self.image.rect()))
+
+    def paint_rect(self, rect: QRect, erase: bool = False) -> None:
+        rect = rect.normalized().intersected(self.image.rect())
+        if rect.isEmpty():
+            return
+        painter = self._painter(erase)
+        painter.fillRect(rect, self._color)
+        painter.end()
+        self.changed.emit(rect)
+
+
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Smallest box holding every pixel that differs, so undo stores only the edited region."""
+    return bbox(before != after)

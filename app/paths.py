@@ -1,0 +1,41 @@
+"""Where bundled files are, both from a source checkout and inside a PyInstaller bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+from PySide6.QtGui import QIcon
+
+
+def resources_dir() -> Path:
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    root = Path(frozen_root) if frozen_root else Path(__file__).resolve().parent.parent
+    return root / "resources"
+
+
+def sample_image() -> Path:
+    return resources_dir() / "samples" / "coffee.png"
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(str(resources_dir() / "icons" / f"{name}.svg"))
+
+
+def default_model_path() -> Path:
+    try:
+        from model.checkpoint import DEFAULT_MODEL_PATH
+    except ImportError:
+        return resources_dir() / "models" / "default.pt"
+    return Path(DEFAULT_MODEL_PATH)
+
+
+def log_dir() -> Path:
+    """The user's log folder (Qt's per-user state location), created on demand."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.StateLocation) or QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.AppLocalDataLocation
+    )
+    path = Path(base) / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

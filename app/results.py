@@ -1,0 +1,274 @@
+"""Side-by-side comparison: the original with its mask, then one panel per fill method.
+
+All panels share zoom and pan (ViewSync). Holding `\\` (or a panel's Before button) shows the original
+in place of the fill, as Lightroom's before/after does. Click a panel to pick it, double-click or press
+Apply to use it. The grid (row, 2x2 or column) is chosen to show the photo as large as possible.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsPixmapItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.zoomview import ViewSync, ZoomView
+
+ORIGINAL = "original"
+BEFORE_KEY = Qt.Key.Key_Backslash
+
+
+class ResultPanel(QFrame):
+    """One labelled view. `selectable` is False for the original, which cannot be applied."""
+
+    clicked = Signal()
+    doubleClicked = Signal()
+
+    def __init__(self, title: str, before: QImage, selectable: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultPanel")
+        self.setProperty("selected", False)
+        self.selectable = selectable
+        self._before = QPixmap.fromImage(before)
+        self._after: QPixmap | None = None
+
+        self.title = QLabel(title)
+        self.title.setObjectName("panelTitle")
+        self.info = QLabel("Waiting…")
+        self.info.setObjectName("panelInfo")
+        self.before_button = QToolButton()
+        self.before_button.setText("Before")
+        self.before_button.setToolTip("Hold to see the original (or hold \\ anywhere here)")
+        self.before_button.pressed.connect(lambda: self.show_before(True))
+        self.before_button.released.connect(lambda: self.show_before(False))
+        self.before_button.setEnabled(False)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 6, 8, 2)
+        header.addWidget(self.title)
+        header.addWidget(self.info, 1)
+        header.addWidget(self.before_button)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(3)
+        self.progress.setVisible(selectable)
+
+        self.view = ZoomView()
+        self.item = QGraphicsPixmapItem(self._before)
+        self.view.scene().addItem(self.item)
+        self.view.scene().setSceneRect(self.item.boundingRect())
+        self.view.viewport().installEventFilter(self)
+        self._dim(selectable)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.view, 1)
+
+    def _dim(self, on: bool) -> None:
+        self.item.setOpacity(0.35 if on else 1.0)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.info.setText(f"{fraction:.0%}")
+
+    def set_result(self, image: QImage, info: str) -> None:
+        self._after = QPixmap.fromImage(image)
+        self.item.setPixmap(self._after)
+        self._dim(False)
+        self.progress.setValue(1000)
+        self.progress.hide()
+        self.info.setText(info)
+        self.before_button.setEnabled(True)
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        self.progress.hide()
+        self.info.setText(text)
+        self.info.setProperty("error", error)
+        self.info.style().polish(self.info)
+
+    def has_result(self) -> bool:
+        return self._after is not None
+
+    def show_before(self, on: bool) -> None:
+        if self._after is not None:
+            self.item.setPixmap(self._before if on else self._after)
+
+    def set_selected(self, on: bool) -> None:
+        self.setProperty("selected", on)
+        self.style().polish(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        elif event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton:
+            self.doubleClicked.emit()
+        return False
+
+
+class ResultsView(QWidget):
+    selectionChanged = Signal(str)
+    applyRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panels: dict[str, ResultPanel] = {}
+        self.selected: str | None = None
+        self._sync = ViewSync(self)
+        self._aspect = 1.0
+        self._columns = 0
+
+        self.hint = QLabel("Paint over what should go, then press Fill to compare the methods here.")
+        self.hint.setObjectName("hint")
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.clicked.connect(lambda: self._each_view(ZoomView.fit))
+        self.actual_button = QPushButton("100%")
+        self.actual_button.clicked.connect(lambda: self._each_view(ZoomView.actual_size))
+        self.apply_button = QPushButton("Apply selected")
+        self.apply_button.setObjectName("primary")
+        self.apply_button.setEnabled(False)
+        self.apply_button.clicked.connect(lambda: self.selected and self.applyRequested.emit(self.selected))
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 6)
+        bar.addWidget(self.hint, 1)
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
+        bar.addWidget(self.apply_button)
+
+        self.grid = QGridLayout()
+        self.grid.setContentsMargins(6, 0, 6, 6)
+        self.grid.setSpacing(6)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addLayout(self.grid, 1)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def _each_view(self, fn) -> None:
+        for panel in self.panels.values():
+            fn(panel.view)
+
+    def start(self, before: QImage, with_mask: QImage, methods: list[tuple[str, str]]) -> None:
+        """Lay out a fresh comparison: the masked original plus a waiting panel per (key, title)."""
+        self.clear()
+        self._aspect = before.width() / max(1, before.height())
+        original = ResultPanel("Original", with_mask, selectable=False)
+        original.set_message(f"{before.width()} × {before.height()} with mask")
+        self._add(ORIGINAL, original)
+        for key, title in methods:
+            panel = ResultPanel(title, before, selectable=True)
+            panel.clicked.connect(lambda k=key: self.select(k))
+            panel.doubleClicked.connect(lambda k=key: self._apply_if_ready(k))
+            self._add(key, panel)
+        self.hint.setText("Click a result to pick it · hold \\ for before/after · Ctrl+wheel zooms all panels")
+        self._relayout()
+
+    def _add(self, key: str, panel: ResultPanel) -> None:
+        self.panels[key] = panel
+        self._sync.add(panel.view)
+        panel.view.installEventFilter(self)
+
+    def clear(self) -> None:
+        self._sync.clear()
+        for panel in self.panels.values():
+            self.grid.removeWidget(panel)
+            panel.deleteLater()
+        self.panels.clear()
+        self.selected = None
+        self.apply_button.setEnabled(False)
+
+    def panel(self, key: str) -> ResultPanel:
+        return self.panels[key]
+
+    def set_result(self, key: str, image: QImage, info: str) -> None:
+        self.panels[key].set_result(image, info)
+        if self.selected is None:
+            self.select(key)
+        self._update_apply()
+
+    def select(self, key: str) -> None:
+        if key not in self.panels or not self.panels[key].selectable:
+            return
+        self.selected = key
+        for k, panel in self.panels.items():
+            panel.set_selected(k == key)
+        self._update_apply()
+        self.selectionChanged.emit(key)
+
+    def _update_apply(self) -> None:
+        ready = self.selected is not None and self.panels[self.selected].has_result()
+        self.apply_button.setEnabled(ready)
+
+    def _apply_if_ready(self, key: str) -> None:
+        self.select(key)
+        if self.panels[key].has_result():
+            self.applyRequested.emit(key)
+
+    def show_before(self, on: bool) -> None:
+        for panel in self.panels.values():
+            panel.show_before(on)
+
+    # layout ------------------------------------------------------------------
+    def _best_columns(self) -> int:
+        """Columns that make each panel's photo largest for this widget size and image aspect."""
+        n = max(1, len(self.panels))
+        w, h = max(1, self.width()), max(1, self.height() - 40)
+        best, best_scale = n, 0.0
+        for cols in range(1, n + 1):
+            rows = math.ceil(n / cols)
+            cell_w, cell_h = w / cols, h / rows - 30
+            scale = min(cell_w / self._aspect, cell_h)
+            if scale > best_scale:
+                best, best_scale = cols, scale
+        return best
+
+    def _relayout(self) -> None:
+        cols = self._best_columns()
+        for i, panel in enumerate(self.panels.values()):
+            self.grid.removeWidget(panel)
+            self.grid.addWidget(panel, i // cols, i % cols)
+        for c in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(c, 1 if c < cols else 0)
+        self._columns = cols
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.panels and self._best_columns() != self._columns:
+            self._relayout()
+
+    # before/after key ----------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self._before_key(event):
+            return True
+        return False
+
+    def _before_key(self, event: QKeyEvent) -> bool:
+        if event.key() != BEFORE_KEY:
+            return False
+        if not event.isAutoRepeat():
+            self.show_before(event.type() == QEvent.Type.KeyPress)
+        return True
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self._before_key(event):
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if not self._before_key(event):
+            super().keyReleaseEvent(event)

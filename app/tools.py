@@ -1,0 +1,85 @@
+"""Mask tools as gestures: one press-drag-release on the canvas makes exactly one undo step."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QUndoStack
+
+from app.mask import MaskLayer
+from app.undo import MaskEditCommand
+
+
+class Tool(Enum):
+    BRUSH = "Brush"
+    RECT = "Rectangle"
+    ERASER = "Eraser"
+
+
+class Gesture:
+    """Snapshot the mask on press, edit it while dragging, record the whole change on release."""
+
+    name = "Edit mask"
+
+    def __init__(self, layer: MaskLayer, stack: QUndoStack) -> None:
+        self.layer = layer
+        self.stack = stack
+        self._before: np.ndarray | None = None
+
+    def press(self, pos: QPointF) -> None:
+        self._before = self.layer.array()
+
+    def move(self, pos: QPointF) -> None:
+        raise NotImplementedError
+
+    def release(self, pos: QPointF) -> None:
+        if self._before is not None:
+            MaskEditCommand.record(self.stack, self.layer, self._before, self.name)
+            self._before = None
+
+
+class StrokeGesture(Gesture):
+    """Brush or eraser: round-capped segments between successive mouse positions."""
+
+    def __init__(self, layer: MaskLayer, stack: QUndoStack, diameter: int, erase: bool) -> None:
+        super().__init__(layer, stack)
+        self.diameter = diameter
+        self.erase = erase
+        self.name = "Erase" if erase else "Brush stroke"
+        self._last: QPointF | None = None
+
+    def press(self, pos: QPointF) -> None:
+        super().press(pos)
+        self._last = pos
+        self.layer.paint_line(pos, pos, self.diameter, self.erase)
+
+    def move(self, pos: QPointF) -> None:
+        if self._last is not None and pos != self._last:
+            self.layer.paint_line(self._last, pos, self.diameter, self.erase)
+            self._last = pos
+
+
+class RectGesture(Gesture):
+    """Rectangle from press to release; `preview` shows the outline while dragging (None hides it)."""
+
+    def __init__(self, layer: MaskLayer, stack: QUndoStack, erase: bool, preview) -> None:
+        super().__init__(layer, stack)
+        self.erase = erase
+        self.name = "Erase rectangle" if erase else "Rectangle"
+        self._preview = preview
+        self._start = QPointF()
+
+    def press(self, pos: QPointF) -> None:
+        super().press(pos)
+        self._start = pos
+        self._preview(QRectF(pos, pos))
+
+    def move(self, pos: QPointF) -> None:
+        self._preview(QRectF(self._start, pos).normalized())
+
+    def release(self, pos: QPointF) -> None:
+        self._preview(None)
+        self.layer.paint_rect(QRectF(self._start, pos).normalized().toAlignedRect(), self.erase)
+        super().release(pos)

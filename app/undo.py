@@ -1,0 +1,70 @@
+"""Undo commands: a mask edit (one whole stroke, rectangle or mask operation) and an applied fill.
+
+Mask edits are recorded after the fact as (before, after) of the changed region only, so a stroke on a
+large photo costs memory in proportion to what it touched, and the first redo() is a no-op because the
+pixels were already painted interactively.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+from PySide6.QtGui import QUndoCommand
+
+from app.mask import MaskLayer, changed_box
+
+if TYPE_CHECKING:
+    from app.document import Document
+
+
+class MaskEditCommand(QUndoCommand):
+    """One user gesture on the mask. Consecutive gestures never merge: one stroke = one undo step."""
+
+    def __init__(self, layer: MaskLayer, before: np.ndarray, after: np.ndarray, text: str) -> None:
+        super().__init__(text)
+        self._layer = layer
+        self._box = changed_box(before, after) or (0, 0, 0, 0)
+        x0, y0, x1, y1 = self._box
+        self._before = before[y0:y1, x0:x1].copy()
+        self._after = after[y0:y1, x0:x1].copy()
+        self._applied = True
+
+    @staticmethod
+    def record(stack, layer: MaskLayer, before: np.ndarray, text: str) -> bool:
+        """Push a command for the change since `before`; nothing is pushed when no pixel changed."""
+        after = layer.array()
+        if changed_box(before, after) is None:
+            return False
+        stack.push(MaskEditCommand(layer, before, after, text))
+        return True
+
+    def redo(self) -> None:
+        if self._applied:
+            self._applied = False
+            return
+        self._layer.set_region(self._box, self._after)
+
+    def undo(self) -> None:
+        self._layer.set_region(self._box, self._before)
+
+
+class ApplyFillCommand(QUndoCommand):
+    """Replace the photo by a fill result and clear the mask it filled; undo restores both."""
+
+    def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, label: str) -> None:
+        super().__init__(f"Apply {label}")
+        self._document = document
+        self._layer = layer
+        self._before_image = document.image
+        self._after_image = result
+        self._mask = layer.array()
+
+    def redo(self) -> None:
+        self._document.set_image(self._after_image)
+        self._layer.set_array(np.zeros_like(self._mask))
+
+    def undo(self) -> None:
+        self._document.set_image(self._before_image)
+        self._layer.set_array(self._mask)

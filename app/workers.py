@@ -1,0 +1,115 @@
+"""Background work for the GUI: a task runs a function off the GUI thread and reports through signals.
+
+A task function has the signature `fn(progress, cancel) -> result`: it calls `progress(fraction)` as it
+goes and polls `cancel()` between steps (the engine raises `Cancelled` when it returns True). Signals
+are emitted from the worker thread and delivered to GUI-thread slots as queued calls, so slots never
+race with painting. Progress is throttled so a chatty engine cannot flood the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from model.errors import Cancelled, InpaintError
+
+log = logging.getLogger(__name__)
+
+TaskFn = Callable[[Callable[[float], None], Callable[[], bool]], Any]
+PROGRESS_INTERVAL_S = 0.05
+
+
+class TaskSignals(QObject):
+    started = Signal()
+    progress = Signal(float)
+    finished = Signal(object)  # the function's return value
+    errored = Signal(str, str)  # message for people, details (traceback) for the log
+    cancelled = Signal()
+    done = Signal()  # always last, whatever the outcome
+
+
+def describe_error(exc: BaseException) -> str:
+    """A sentence a person can act on, without a traceback."""
+    if isinstance(exc, FileNotFoundError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "Not enough memory for this image. Try a smaller hole, a smaller image, or the CPU device."
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Task(QRunnable):
+    """One unit of background work with cooperative cancellation."""
+
+    def __init__(self, fn: TaskFn, name: str = "task") -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns the object; the runner drops it when done
+        self.fn = fn
+        self.name = name
+        self.signals = TaskSignals()
+        self._cancel = threading.Event()
+        self._last_emit = 0.0
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _progress(self, fraction: float) -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - self._last_emit >= PROGRESS_INTERVAL_S:
+            self._last_emit = now
+            self.signals.progress.emit(float(min(1.0, max(0.0, fraction))))
+
+    def run(self) -> None:
+        try:
+            if self.is_cancelled():
+                raise Cancelled()
+            self.signals.started.emit()
+            result = self.fn(self._progress, self.is_cancelled)
+            if self.is_cancelled():
+                raise Cancelled()
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except InpaintError as exc:  # bad input or bad model file: the message says it all
+            log.warning("%s: %s", self.name, exc)
+            self.signals.errored.emit(str(exc), "")
+        except BaseException as exc:  # noqa: BLE001 - a worker must never take the app down
+            details = traceback.format_exc()
+            log.error("%s failed:\n%s", self.name, details)
+            self.signals.errored.emit(describe_error(exc), details)
+        else:
+            self.signals.finished.emit(result)
+        finally:
+            self.signals.done.emit()
+
+
+class TaskRunner(QObject):
+    """Runs tasks on its own thread pool (one thread by default, so fills queue instead of competing)."""
+
+    def __init__(self, threads: int = 1, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._tasks: set[Task] = set()
+
+    def submit(self, task: Task) -> Task:
+        self._tasks.add(task)
+        task.signals.done.connect(lambda t=task: self._tasks.discard(t))
+        self.pool.start(task)
+        return task
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def wait(self, msecs: int = -1) -> bool:
+        return self.pool.waitForDone(msecs)

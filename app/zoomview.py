@@ -1,0 +1,186 @@
+"""A QGraphicsView that zooms and pans the way photo editors do; the canvas and result panels share it.
+
+Ctrl+wheel zooms about the cursor, Space+drag or the middle button pans, `fit()` and `actual_size()`
+set the two standard zooms. While in fit mode the view refits on resize. `viewChanged` fires on any
+zoom or scroll so several views can be kept in step (see `ViewSync`).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QPoint, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+
+MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
+WHEEL_STEP = 1.0015  # zoom factor per wheel-delta unit: one notch (120) is about 1.2x
+BACKGROUND = QColor(30, 30, 32)
+
+
+class ZoomView(QGraphicsView):
+    viewChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(BACKGROUND)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self._fit_mode = True
+        self._space_down = False
+        self._pan_from: QPoint | None = None
+        self.horizontalScrollBar().valueChanged.connect(self.viewChanged)
+        self.verticalScrollBar().valueChanged.connect(self.viewChanged)
+
+    # zoom -----------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float) -> None:
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self._after_zoom()
+
+    def zoom_by(self, factor: float) -> None:
+        self._fit_mode = False
+        self.set_zoom(self.zoom() * factor)
+
+    def fit(self) -> None:
+        self._fit_mode = True
+        rect = self.sceneRect()
+        if rect.isEmpty():
+            return
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._after_zoom()
+
+    def actual_size(self) -> None:
+        self._fit_mode = False
+        self.set_zoom(1.0)
+
+    def _after_zoom(self) -> None:
+        # Smooth when shrinking (no aliasing), nearest when magnifying (see the real pixels).
+        mode = Qt.TransformationMode.SmoothTransformation if self.zoom() < 1 else Qt.TransformationMode.FastTransformation
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom() < 1)
+        for item in self.scene().items():
+            if isinstance(item, QGraphicsPixmapItem):
+                item.setTransformationMode(mode)
+        self.viewChanged.emit()
+
+    # state shared between synchronised views -----------------------------
+    def view_state(self) -> tuple[float, QPointF, bool]:
+        return self.zoom(), self.mapToScene(self.viewport().rect().center()), self._fit_mode
+
+    def set_view_state(self, state: tuple[float, QPointF, bool]) -> None:
+        zoom, center, fit_mode = state
+        if fit_mode:
+            self.fit()
+            return
+        self._fit_mode = False
+        self.set_zoom(zoom)
+        self.centerOn(center)
+
+    # events ----------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(WHEEL_STEP ** event.angleDelta().y())
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_down = True
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_down = False
+                self.viewport().setCursor(self.idle_cursor())
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def idle_cursor(self) -> Qt.CursorShape:
+        return Qt.CursorShape.ArrowCursor
+
+    def is_panning(self) -> bool:
+        return self._pan_from is not None
+
+    def pan_event(self, event: QMouseEvent) -> bool:
+        """Handle press/move/release for panning; True when the event was a pan and is consumed."""
+        kind = event.type()
+        if kind == QMouseEvent.Type.MouseButtonPress:
+            if event.button() == Qt.MouseButton.MiddleButton or (
+                event.button() == Qt.MouseButton.LeftButton and self._space_down
+            ):
+                self._pan_from = event.position().toPoint()
+                self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+                return True
+            return False
+        if self._pan_from is None:
+            return False
+        if kind == QMouseEvent.Type.MouseMove:
+            pos = event.position().toPoint()
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self._fit_mode = False
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+        elif kind == QMouseEvent.Type.MouseButtonRelease:
+            self._pan_from = None
+            self.viewport().setCursor(
+                Qt.CursorShape.OpenHandCursor if self._space_down else self.idle_cursor()
+            )
+        return True
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if not self.pan_event(event):
+            super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if not self.pan_event(event):
+            super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if not self.pan_event(event):
+            super().mouseReleaseEvent(event)
+
+
+class ViewSync(QObject):
+    """Keeps the zoom and centre of several views identical: moving one moves them all."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._views: list[ZoomView] = []
+        self._busy = False
+
+    def add(self, view: ZoomView) -> None:
+        self._views.append(view)
+        view.viewChanged.connect(lambda v=view: self._follow(v))
+
+    def clear(self) -> None:
+        self._views.clear()
+
+    def _follow(self, source: ZoomView) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            state = source.view_state()
+            for view in self._views:
+                if view is not source:
+                    view.set_view_state(state)
+        finally:
+            self._busy = False
