@@ -1,0 +1,494 @@
+"""Patch-based hole filling: Wexler, Shechtman and Irani's multi-scale EM completion with a vectorised PatchMatch.
+
+Every hole pixel ends up as a weighted average of real source patches copied from outside the hole, so texture
+survives where diffusion and L2-trained networks blur. Torch only (no compiled code), so the same code runs on
+CPU and CUDA; all randomness comes from one seeded torch.Generator, so a seed gives the same fill on one device.
+
+Cost is kept proportional to the hole: with the default "ring" sampling everything runs on a crop around the
+hole, and per pyramid level only the patches overlapping the hole (the targets) are searched and voted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.errors import Cancelled, InpaintError
+
+SAMPLINGS = ("ring", "image", "region")
+QUALITIES = ("fast", "best")
+
+
+@dataclass
+class PatchFillOptions:
+    patch_size: int = 7  # odd
+    sampling: str = "ring"  # "ring" (band of ring_width px around the hole) | "image" | "region"
+    ring_width: int = 96  # px at full resolution, used when sampling == "ring"
+    region: np.ndarray | None = None  # bool HxW, True = allowed source area, used when sampling == "region"
+    quality: str = "fast"  # "fast" | "best" (more EM iterations / PatchMatch iterations)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """How much work each preset spends: EM iterations per level, PatchMatch passes per EM step, descriptor size."""
+
+    em_coarse: int  # EM iterations at the level where the search starts
+    em_fine: int  # EM iterations at every finer level
+    pm_passes: int  # propagation + random-search passes per EM iteration
+    dims: int  # PCA dimensions of the patch descriptors used for matching
+
+
+_SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=2, pm_passes=1, dims=16),
+              "best": _Schedule(em_coarse=12, em_fine=4, pm_passes=2, dims=32)}
+
+_CONFIDENCE_BASE = 1.3  # Wexler et al.: patch weight 1.3**-d, d = distance of its centre into the hole
+_MAX_DEPTH = 24  # depth beyond which confidence stops decaying (only weight ratios matter)
+_PCA_SAMPLES = 4096
+_CHUNK = 1 << 16  # targets per distance evaluation, bounds memory on huge holes
+_PEEL_SOURCES = 8192  # sources sampled for the exhaustive search that seeds the coarsest level
+_PEEL_CHUNK = 1024
+
+
+@dataclass
+class _Level:
+    """One pyramid level of the working crop; `image` holds the current estimate inside the hole."""
+
+    image: torch.Tensor  # (C,H,W)
+    hole: torch.Tensor  # (H,W) bool
+    allowed: torch.Tensor  # (H,W) bool, pixels a source patch may cover
+    patch: int
+    source_ok: torch.Tensor | None = None  # (H*W,) bool, valid source patch centres
+    sources: torch.Tensor | None = None  # (M,) flat indices of valid source centres
+    targets: torch.Tensor | None = None  # (N,) flat indices of patch centres overlapping the hole
+
+    def __post_init__(self) -> None:
+        h, w = self.hole.shape
+        r = self.patch // 2
+        interior = torch.zeros_like(self.hole)
+        interior[r:h - r, r:w - r] = True
+        blocked = _dilate(self.hole | ~self.allowed, r)
+        self.source_ok = (interior & ~blocked).reshape(-1)
+        self.sources = self.source_ok.nonzero().squeeze(1)
+        self.targets = (interior & _dilate(self.hole, r)).reshape(-1).nonzero().squeeze(1)
+
+    @property
+    def width(self) -> int:
+        return self.hole.shape[1]
+
+    @cached_property
+    def confidence(self) -> torch.Tensor:
+        """1.3**-depth of each target centre, depth = square distance to the nearest known pixel (capped)."""
+        depth = torch.zeros(self.hole.shape, device=self.hole.device)
+        known = ~self.hole
+        for step in range(1, _MAX_DEPTH + 1):
+            if bool(known.all()):
+                break
+            grown = _dilate(known, 1)
+            depth[grown & ~known] = step
+            known = grown
+        depth[~known] = _MAX_DEPTH
+        return _CONFIDENCE_BASE ** -depth.reshape(-1)[self.targets]
+
+
+def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOptions | None = None, *,
+               init: torch.Tensor | None = None,
+               progress: Callable[[float], None] | None = None,
+               cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Fill `hole` in `image` from patches of the rest of the image (see the module docstring).
+
+    image: (C,H,W) float32 in [0,1]; hole: (H,W) bool on the same device. Returns (C,H,W) on the same device,
+    bit-identical to the input outside the hole. `init` (C,H,W), e.g. a context encoder's output, makes the EM
+    start from it at a middle pyramid level (the hybrid method). progress(fraction) is called between iterations;
+    Cancelled is raised between iterations once cancel() returns True.
+    """
+    options = options or PatchFillOptions()
+    hole = _check_inputs(image, hole, init, options)
+    out = image.clone()
+    if not bool(hole.any()):
+        _report(progress, 1.0)
+        return out
+    allowed = _sampling_area(hole, options)
+    (y0, y1, x0, x1), allowed = _crop_box(hole, allowed, options)
+    crop = (slice(None), slice(y0, y1), slice(x0, x1))
+    work_hole = hole[y0:y1, x0:x1]
+    work_image = image[crop].float()
+    work_init = None if init is None else torch.where(work_hole, init[crop].float(), work_image)
+    filled = _complete(work_image, work_hole, allowed[y0:y1, x0:x1], work_init, options, progress, cancel)
+    out[crop] = torch.where(work_hole, filled.clamp(0, 1).to(image.dtype), image[crop])
+    _report(progress, 1.0)
+    return out
+
+
+def _check_inputs(image: torch.Tensor, hole: torch.Tensor, init: torch.Tensor | None,
+                  options: PatchFillOptions) -> torch.Tensor:
+    """Fail with a clear InpaintError on anything a caller could get wrong; return the hole as bool."""
+    if image.dim() != 3 or not image.is_floating_point():
+        raise InpaintError(f"image must be a (C,H,W) float tensor, got {tuple(image.shape)} {image.dtype}")
+    if tuple(hole.shape) != tuple(image.shape[1:]):
+        raise InpaintError(f"hole has shape {tuple(hole.shape)}, image is {tuple(image.shape[1:])}")
+    if init is not None and tuple(init.shape) != tuple(image.shape):
+        raise InpaintError(f"init has shape {tuple(init.shape)}, image is {tuple(image.shape)}")
+    if options.patch_size < 1 or options.patch_size % 2 == 0:
+        raise InpaintError(f"patch_size must be a positive odd number, got {options.patch_size}")
+    if options.sampling not in SAMPLINGS:
+        raise InpaintError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {options.sampling!r}")
+    if options.quality not in QUALITIES:
+        raise InpaintError(f"quality must be one of {', '.join(QUALITIES)}, got {options.quality!r}")
+    if options.sampling == "ring" and options.ring_width < 1:
+        raise InpaintError(f"ring_width must be at least 1 pixel, got {options.ring_width}")
+    if options.sampling == "region":
+        if options.region is None or tuple(options.region.shape) != tuple(image.shape[1:]):
+            raise InpaintError("sampling 'region' needs a bool region of the image's size")
+    hole = hole.to(device=image.device, dtype=torch.bool)
+    if bool(hole.all()):
+        raise InpaintError("the hole covers the whole image: there is nothing to copy from")
+    return hole
+
+
+def _report(progress: Callable[[float], None] | None, fraction: float) -> None:
+    if progress is not None:
+        progress(min(1.0, fraction))
+
+
+def _sampling_area(hole: torch.Tensor, options: PatchFillOptions) -> torch.Tensor:
+    """Pixels source patches may cover, at full resolution (the hole itself is excluded later)."""
+    if options.sampling == "region":
+        allowed = torch.as_tensor(np.asarray(options.region, dtype=bool), device=hole.device)
+        if not bool((allowed & ~hole).any()):
+            raise InpaintError("the sampling region has no pixels outside the hole")
+        return allowed
+    return torch.ones_like(hole)
+
+
+def _crop_box(hole: torch.Tensor, allowed: torch.Tensor,
+              options: PatchFillOptions) -> tuple[tuple[int, int, int, int], torch.Tensor]:
+    """Bounding box of everything the fill may read, and the sampling area (a dilated band for "ring")."""
+    margin = options.patch_size
+    if options.sampling == "ring":
+        margin += options.ring_width
+    y0, y1, x0, x1 = _bbox(hole | allowed if options.sampling == "region" else hole)
+    h, w = hole.shape
+    y0, y1, x0, x1 = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+    if options.sampling == "ring":
+        band = torch.zeros_like(hole)
+        band[y0:y1, x0:x1] = _dilate(hole[y0:y1, x0:x1], options.ring_width + options.patch_size // 2)
+        allowed = band
+    return (y0, y1, x0, x1), allowed
+
+
+def _bbox(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    rows = mask.any(1).nonzero()
+    cols = mask.any(0).nonzero()
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Square dilation in O(log radius) passes: 3-tap max filters with dilations 1, 2, 4... sum to any radius."""
+    if radius <= 0:
+        return mask.clone()
+    x = mask[None, None].float()
+    step, reach = 1, 0
+    while reach < radius:
+        step = min(step, radius - reach)
+        x = F.max_pool2d(F.pad(x, (step, step, 0, 0)), (1, 3), stride=1, dilation=(1, step))
+        x = F.max_pool2d(F.pad(x, (0, 0, step, step)), (3, 1), stride=1, dilation=(step, 1))
+        reach += step
+        step *= 2
+    return x[0, 0] > 0
+
+
+def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, init: torch.Tensor | None,
+              options: PatchFillOptions, progress: Callable[[float], None] | None,
+              cancel: Callable[[], bool] | None) -> torch.Tensor:
+    """Coarse-to-fine EM on the crop; returns the crop with the hole filled."""
+    schedule = _SCHEDULES[options.quality]
+    generator = torch.Generator(device=image.device)
+    generator.manual_seed(options.seed)
+    levels = _pyramid(image, hole, allowed, options.patch_size)
+    start = len(levels) // 2 if init is not None else len(levels) - 1
+    levels = levels[:start + 1]
+    _initial_estimate(levels[-1], init, start, generator)
+    plan = [(level, schedule.em_coarse if i == len(levels) - 1 else schedule.em_fine)
+            for i, level in enumerate(levels)]
+    total = sum(iters * len(level.targets) for level, iters in plan)
+    done = 0
+    nnf = None
+    for index in range(len(plan) - 1, -1, -1):
+        level, iters = plan[index]
+        if nnf is not None:
+            coarse = plan[index + 1][0]
+            level.image = torch.where(level.hole, _upsample(coarse.image, level.hole.shape), level.image)
+            nnf = _upsample_field(coarse, nnf, level, generator)
+        else:
+            nnf = level.sources[torch.randint(len(level.sources), level.targets.shape, generator=generator,
+                                              device=level.sources.device)]
+        search = _Search(level, schedule.dims, generator, full_jumps=index == len(plan) - 1)
+        for step in range(iters):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            nnf, dist = search.run(nnf, schedule.pm_passes)
+            level.image = _vote(level, nnf, dist, sharp=index < len(plan) - 1)
+            done += len(level.targets)
+            _report(progress, done / total)
+    return levels[0].image
+
+
+def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, patch: int) -> list[_Level]:
+    """Levels from fine to coarse, down to where the hole is at most about two patches across.
+
+    The patch shrinks (odd, down to 1) when the crop is too small or has no whole source patch for it.
+    """
+    for size in range(min(patch, _largest_odd(min(hole.shape))), 0, -2):
+        level = _Level(image, hole, allowed, size)
+        if len(level.sources):
+            break
+    else:
+        raise InpaintError("no source pixels outside the hole in the sampling area")
+    levels = [level]
+    while _needs_coarser(levels[-1]):
+        coarser = _downsample(levels[-1])
+        if min(coarser.hole.shape) < 2 * coarser.patch + 1 or len(coarser.sources) == 0:
+            break
+        levels.append(coarser)
+    return levels
+
+
+def _largest_odd(n: int) -> int:
+    return n if n % 2 else n - 1
+
+
+def _needs_coarser(level: _Level) -> bool:
+    """A hole with pixels more than a patch away from any known pixel is first solved at a coarser scale."""
+    return not bool(_dilate(~level.hole, level.patch).all())
+
+
+def _downsample(level: _Level) -> _Level:
+    """Halve a level: known colours are averaged over known pixels only; any hole pixel makes the block a hole."""
+    known = (~level.hole).float()[None]
+    num = F.avg_pool2d((level.image * known)[None], 2, ceil_mode=True)[0]
+    den = F.avg_pool2d(known[None], 2, ceil_mode=True)[0]
+    hole = F.max_pool2d(level.hole.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
+    allowed = -F.max_pool2d(-level.allowed.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
+    image = torch.where(hole, torch.zeros_like(num), num / den.clamp_min(1e-8))
+    return _Level(image, hole, allowed, level.patch)
+
+
+def _initial_estimate(level: _Level, init: torch.Tensor | None, depth: int, generator: torch.Generator) -> None:
+    """Fill the starting level's hole: the hybrid init downsampled, or peeled in from the boundary."""
+    if init is None:
+        level.image = _onion_peel(level, generator)
+        return
+    for _ in range(depth):
+        init = F.avg_pool2d(init[None], 2, ceil_mode=True)[0]
+    level.image = torch.where(level.hole, init, level.image)
+
+
+def _onion_peel(level: _Level, generator: torch.Generator) -> torch.Tensor:
+    """Fill the hole ring by ring from its boundary, each pixel copied from the source patch best matching its
+    already-known neighbours (exhaustive masked search over a sample of sources).
+
+    A smooth start (diffusion, mean colour) lets EM settle on flat patches and stay blurred; this start already has
+    texture, which EM then only has to make coherent.
+    """
+    image = level.image.clone()
+    c, h, w = image.shape
+    r = level.patch // 2
+    offsets = _offsets(level.patch, w, image.device)
+    pool = level.sources
+    if len(pool) > _PEEL_SOURCES:
+        pool = pool[torch.randperm(len(pool), generator=generator, device=pool.device)[:_PEEL_SOURCES]]
+    sources = _patches(image, pool, offsets)
+    sources_sq = sources.square()
+    flat = image.reshape(c, -1)
+    known = ~level.hole
+    while not bool(known.all()):
+        front = (_dilate(known, 1) & ~known).reshape(-1).nonzero().squeeze(1)
+        fy, fx = front // w, front % w
+        centres = fy.clamp(r, h - 1 - r) * w + fx.clamp(r, w - 1 - r)
+        for part in torch.split(torch.arange(len(front), device=front.device), _PEEL_CHUNK):
+            target = _patches(image, centres[part], offsets)
+            mask = _patches(known.expand(c, h, w).float(), centres[part], offsets)
+            cost = (mask * target) @ sources.T * -2 + mask @ sources_sq.T
+            best = pool[cost.argmin(1)]
+            flat[:, front[part]] = flat[:, best + front[part] - centres[part]]
+        known = known.reshape(-1).clone()
+        known[front] = True
+        known = known.reshape(h, w)
+    return image
+
+
+def _upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    up = F.interpolate(image[None], scale_factor=2, mode="bilinear", align_corners=False)[0]
+    return up[:, :shape[0], :shape[1]]
+
+
+def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: torch.Generator) -> torch.Tensor:
+    """Carry matches to the finer level: source (y,x) -> (2y + dy, 2x + dx) for each child offset (dy,dx)."""
+    lookup = torch.full((coarse.hole.numel(),), -1, dtype=torch.long, device=nnf.device)
+    lookup[coarse.targets] = nnf
+    h, w = fine.hole.shape
+    ty, tx = fine.targets // w, fine.targets % w
+    parent = lookup[(ty // 2) * coarse.width + tx // 2]
+    sy = (parent // coarse.width) * 2 + ty % 2
+    sx = (parent % coarse.width) * 2 + tx % 2
+    ok = (parent >= 0) & (sy < h) & (sx < w)
+    flat = torch.where(ok, sy * w + sx, 0)
+    ok &= fine.source_ok[flat]
+    random = fine.sources[torch.randint(len(fine.sources), flat.shape, generator=generator, device=flat.device)]
+    return torch.where(ok, flat, random)
+
+
+class _Search:
+    """Vectorised PatchMatch on one level: every target improves at once (jump-flood propagation + random search).
+
+    Patches are compared through PCA descriptors (a few dozen numbers instead of C*p*p), computed once for all
+    sources by convolution, and per EM iteration for the targets only.
+    """
+
+    def __init__(self, level: _Level, dims: int, generator: torch.Generator, full_jumps: bool) -> None:
+        self.level, self.generator = level, generator
+        h, w = level.hole.shape
+        p = level.patch
+        self.offsets = _offsets(p, w, level.hole.device)
+        self.ty, self.tx = level.targets // w, level.targets % w
+        self.basis = _pca_basis(level, self.offsets, dims, generator)
+        self.table = _source_descriptors(level, self.basis)
+        reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
+        jumps = [1 << k for k in range(reach.bit_length() - 1, -1, -1)] if full_jumps else [4, 2, 1]
+        self.jumps = [j for j in jumps if j <= max(reach, 1)] or [1]
+        self.radii = [r for r in (max(h, w) >> k for k in range(32)) if r >= 1]
+
+    def run(self, nnf: torch.Tensor, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Improve `nnf` against the current estimate; return it with its descriptor distances."""
+        self.query = _patches(self.level.image, self.level.targets, self.offsets) @ self.basis
+        dist = self._distance(nnf[None])[0]
+        for _ in range(passes):
+            for jump in self.jumps:
+                nnf, dist = self._keep_best(nnf, dist, self._propagated(nnf, jump))
+            nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf))
+        return nnf, dist
+
+    def _propagated(self, nnf: torch.Tensor, jump: int) -> torch.Tensor:
+        """Candidates from the four neighbours `jump` away, shifted back: a coherent continuation of their match."""
+        level = self.level
+        h, w = level.hole.shape
+        lookup = torch.full((level.hole.numel(),), -1, dtype=torch.long, device=nnf.device)
+        lookup[level.targets] = nnf
+        candidates = []
+        for dy, dx in ((jump, 0), (-jump, 0), (0, jump), (0, -jump)):
+            ny, nx = self.ty + dy, self.tx + dx
+            inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+            theirs = lookup[torch.where(inside, ny * w + nx, 0)]
+            candidates.append(self._valid(theirs // w - dy, theirs % w - dx, inside & (theirs >= 0)))
+        return torch.stack(candidates)
+
+    def _random_candidates(self, nnf: torch.Tensor) -> torch.Tensor:
+        """PatchMatch random search: one sample in each window of halving radius around the current match."""
+        w = self.level.width
+        radii = torch.tensor(self.radii, device=nnf.device)[:, None]
+        shape = (len(self.radii), len(nnf))
+        oy = (torch.rand(shape, generator=self.generator, device=nnf.device) * (2 * radii + 1)).long() - radii
+        ox = (torch.rand(shape, generator=self.generator, device=nnf.device) * (2 * radii + 1)).long() - radii
+        return self._valid(nnf // w + oy, nnf % w + ox, torch.ones_like(oy, dtype=torch.bool))
+
+    def _valid(self, sy: torch.Tensor, sx: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        """Flat source indices, -1 where the candidate is off the image or not a valid source patch."""
+        h, w = self.level.hole.shape
+        ok = ok & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+        flat = torch.where(ok, sy * w + sx, 0)
+        return torch.where(ok & self.level.source_ok[flat], flat, -1)
+
+    def _keep_best(self, nnf: torch.Tensor, dist: torch.Tensor,
+                   candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cand_dist = self._distance(candidates)
+        best, which = cand_dist.min(0)
+        better = best < dist
+        chosen = candidates.gather(0, which[None])[0]
+        return torch.where(better, chosen, nnf), torch.where(better, best, dist)
+
+    def _distance(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Squared descriptor distance of each target to each candidate (K,N); inf for invalid candidates."""
+        out = torch.empty(candidates.shape, device=candidates.device)
+        step = max(1, _CHUNK // candidates.shape[0])
+        for start in range(0, candidates.shape[1], step):
+            part = candidates[:, start:start + step]
+            diff = self.table[part.clamp_min(0)] - self.query[start:start + step]
+            out[:, start:start + step] = torch.where(part >= 0, diff.square().sum(-1), math.inf)
+        return out
+
+
+def _offsets(patch: int, width: int, device: torch.device) -> torch.Tensor:
+    """Flat index offsets of a patch's pixels from its centre, row by row."""
+    r = torch.arange(patch, device=device) - patch // 2
+    return (r[:, None] * width + r[None, :]).reshape(-1)
+
+
+def _patches(image: torch.Tensor, centres: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """(N, C*p*p) patch vectors around flat `centres`, in the (C, dy, dx) order of a conv weight."""
+    flat = image.reshape(image.shape[0], -1)
+    return flat[:, centres[:, None] + offsets[None, :]].permute(1, 0, 2).reshape(len(centres), -1)
+
+
+def _pca_basis(level: _Level, offsets: torch.Tensor, dims: int, generator: torch.Generator) -> torch.Tensor:
+    """(C*p*p, d) principal directions of the level's source patches: distances in d numbers, nearly exact."""
+    sources = level.sources
+    if len(sources) > _PCA_SAMPLES:
+        sources = sources[torch.randint(len(sources), (_PCA_SAMPLES,), generator=generator, device=sources.device)]
+    samples = _patches(level.image, sources, offsets)
+    if samples.shape[1] <= dims:
+        return torch.eye(samples.shape[1], device=samples.device)
+    centred = samples - samples.mean(0)
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    return vectors[:, -dims:].contiguous()
+
+
+def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) -> torch.Tensor:
+    """(H*W, d) descriptor of the patch centred at every pixel (zero near the border), by convolution in strips."""
+    image = level.image
+    c, h, w = image.shape
+    p, r = level.patch, level.patch // 2
+    weight = basis.T.reshape(-1, c, p, p)
+    table = torch.zeros(h, w, weight.shape[0], device=image.device)
+    for y in range(r, h - r, strip):
+        rows = image[None, :, y - r:min(h, y + strip + r)]
+        table[y:y + rows.shape[2] - 2 * r, r:w - r] = F.conv2d(rows, weight)[0].permute(1, 2, 0)
+    return table.reshape(h * w, -1)
+
+
+def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, sharp: bool = False) -> torch.Tensor:
+    """Each hole pixel becomes the weighted mean of the pixels that every overlapping matched patch puts there,
+    or with `sharp`, the one of those pixels nearest that mean (a real source colour: no averaging blur where
+    matches disagree, yet the majority's structure is kept).
+
+    Weights follow Wexler et al.: similarity exp(-d / 2 sigma^2), sigma^2 the 75th percentile of the distances,
+    times a confidence decaying with the patch centre's depth into the hole. The loop over patch offsets is fold
+    written out: for one offset every target writes a distinct pixel, so the sums are deterministic everywhere.
+    """
+    image = level.image
+    c, h, w = image.shape
+    finite = dist[torch.isfinite(dist)]
+    sigma2 = float(finite.kthvalue(max(1, (3 * len(finite)) // 4)).values) if len(finite) else 1.0
+    weight = torch.exp(-(dist / (2 * max(sigma2, 1e-6))).clamp(max=30.0)) * level.confidence
+    flat = image.reshape(c, -1)
+    offsets = _offsets(level.patch, w, image.device).tolist()
+    total = torch.zeros_like(flat)
+    weights = torch.zeros(h * w, device=image.device)
+    for offset in offsets:
+        total.index_add_(1, level.targets + offset, flat[:, nnf + offset] * weight)
+        weights.index_add_(0, level.targets + offset, weight)
+    voted = total / weights.clamp_min(1e-30)
+    if sharp:
+        best = torch.zeros(h * w, device=image.device)
+        for offset in offsets:
+            pixels = level.targets + offset
+            better = weight > best[pixels]
+            best[pixels] = torch.where(better, weight, best[pixels])
+            voted[:, pixels] = torch.where(better, flat[:, nnf + offset], voted[:, pixels])
+    return torch.where(level.hole, voted.reshape(c, h, w), image)

@@ -1,0 +1,190 @@
+"""Behaviour of the patch-based fill: invariants, texture, determinism, callbacks and awkward shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.errors import Cancelled, InpaintError
+from model.patchmatch import PatchFillOptions, patch_fill
+
+
+def stripes(h: int = 64, w: int = 64, period: int = 8) -> torch.Tensor:
+    """Vertical colour stripes: a texture whose only plausible fill continues the period."""
+    x = torch.arange(w, dtype=torch.float32)
+    phase = torch.sin(2 * torch.pi * x / period)
+    image = torch.stack([0.5 + 0.4 * phase, 0.5 - 0.3 * phase, torch.full_like(phase, 0.3)])
+    return image[:, None, :].expand(3, h, w).contiguous()
+
+
+def noise_texture(h: int = 64, w: int = 64, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(3, h, w, generator=generator)
+
+
+def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+    hole = torch.zeros(h, w, dtype=torch.bool)
+    hole[y0:y1, x0:x1] = True
+    return hole
+
+
+def assert_invariants(image: torch.Tensor, hole: torch.Tensor, out: torch.Tensor) -> None:
+    assert out.shape == image.shape and out.dtype == image.dtype and out.device == image.device
+    assert torch.equal(out[:, ~hole], image[:, ~hole])
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def gradient_energy(image: torch.Tensor, hole: torch.Tensor) -> float:
+    gy = image[:, 1:, :-1] - image[:, :-1, :-1]
+    gx = image[:, :-1, 1:] - image[:, :-1, :-1]
+    return float((gy.square() + gx.square())[:, hole[:-1, :-1]].sum())
+
+
+def test_outside_hole_is_bit_identical_and_hole_is_filled() -> None:
+    image, hole = noise_texture(), box(64, 64, 20, 40, 24, 44)
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    assert not torch.equal(out[:, hole], image[:, hole])
+
+
+def test_stripes_are_continued_far_better_than_a_flat_fill() -> None:
+    image, hole = stripes(), box(64, 64, 22, 42, 22, 42)
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    error = (out - image).abs()[:, hole].mean()
+    flat_error = (image[:, ~hole].mean(1, keepdim=True) - image[:, hole]).abs().mean()
+    assert error < 0.2 * flat_error
+
+
+def test_stochastic_texture_keeps_its_sharpness() -> None:
+    image, hole = noise_texture(80, 80), box(80, 80, 25, 55, 25, 55)
+    out = patch_fill(image, hole)
+    ratio = gradient_energy(out, hole) / gradient_energy(image, hole)
+    assert 0.6 < ratio < 1.5
+
+
+def test_same_seed_same_result_other_seed_other_result() -> None:
+    image, hole = noise_texture(), box(64, 64, 20, 40, 20, 40)
+    first = patch_fill(image, hole, PatchFillOptions(seed=3))
+    again = patch_fill(image, hole, PatchFillOptions(seed=3))
+    other = patch_fill(image, hole, PatchFillOptions(seed=4))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_progress_rises_to_one_and_cancel_stops_between_iterations() -> None:
+    image, hole = noise_texture(), box(64, 64, 20, 40, 20, 40)
+    seen: list[float] = []
+    patch_fill(image, hole, progress=seen.append)
+    assert len(seen) > 2 and seen == sorted(seen) and seen[-1] == 1.0 and 0 < seen[0]
+
+    calls: list[float] = []
+    with pytest.raises(Cancelled):
+        patch_fill(image, hole, progress=calls.append, cancel=lambda: len(calls) >= 2)
+    assert len(calls) == 2
+
+
+def test_empty_hole_returns_the_image() -> None:
+    image = noise_texture(16, 16)
+    out = patch_fill(image, torch.zeros(16, 16, dtype=torch.bool))
+    assert torch.equal(out, image)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 5), (6, 4)])
+def test_images_smaller_than_a_patch(size: tuple[int, int]) -> None:
+    h, w = size
+    image = noise_texture(h, w)
+    hole = torch.zeros(h, w, dtype=torch.bool)
+    hole[h // 2, w // 2] = True
+    if h * w == 1:
+        with pytest.raises(InpaintError):
+            patch_fill(image, hole)
+        return
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    known = image[:, ~hole]
+    filled = out[:, h // 2, w // 2]
+    assert (filled >= known.min(1).values - 1e-6).all() and (filled <= known.max(1).values + 1e-6).all()
+
+
+@pytest.mark.parametrize("where", ["left", "corner", "bottom-row", "full-column"])
+def test_holes_touching_the_border(where: str) -> None:
+    image = stripes(48, 48)
+    hole = {"left": box(48, 48, 10, 30, 0, 12), "corner": box(48, 48, 36, 48, 36, 48),
+            "bottom-row": box(48, 48, 47, 48, 0, 48), "full-column": box(48, 48, 0, 48, 20, 24)}[where]
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    assert (out - image).abs()[:, hole].mean() < 0.1
+
+
+def test_one_pixel_hole() -> None:
+    image, hole = stripes(), box(64, 64, 30, 31, 33, 34)
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    assert torch.allclose(out[:, 30, 33], image[:, 30, 33], atol=0.05)
+
+
+def test_region_sampling_copies_only_from_the_region() -> None:
+    image = torch.zeros(3, 48, 48)
+    image[0, :, :24] = 0.9  # red left half
+    image[2, :, 24:] = 0.9  # blue right half
+    image += 0.05 * noise_texture(48, 48)
+    hole = box(48, 48, 16, 32, 16, 32)
+    region = np.zeros((48, 48), dtype=bool)
+    region[:, 30:] = True
+    out = patch_fill(image, hole, PatchFillOptions(sampling="region", region=region))
+    assert_invariants(image, hole, out)
+    filled = out[:, hole]
+    assert (filled[2] > 0.85).all() and (filled[0] < 0.1).all()
+
+
+@pytest.mark.parametrize("options", [PatchFillOptions(sampling="image"), PatchFillOptions(quality="best"),
+                                     PatchFillOptions(patch_size=5, ring_width=8), PatchFillOptions(patch_size=1)])
+def test_option_variants_keep_the_invariants(options: PatchFillOptions) -> None:
+    image, hole = noise_texture(), box(64, 64, 20, 40, 24, 44)
+    assert_invariants(image, hole, patch_fill(image, hole, options))
+
+
+def test_hybrid_init_keeps_invariants_and_follows_the_init() -> None:
+    image = torch.zeros(3, 64, 64)
+    image[:, :32] = 0.8  # bright top, dark bottom: a horizontal edge through the hole
+    image += 0.1 * noise_texture()
+    hole = box(64, 64, 16, 48, 16, 48)
+    out = patch_fill(image, hole, init=image.clone(), progress=lambda f: None)
+    assert_invariants(image, hole, out)
+    assert out[:, 16:28, 20:44].mean() > 0.7 and out[:, 36:48, 20:44].mean() < 0.3
+    assert torch.equal(out, patch_fill(image, hole, init=image.clone()))
+
+
+def test_single_channel_images() -> None:
+    image, hole = noise_texture()[:1], box(64, 64, 20, 40, 24, 44)
+    assert_invariants(image, hole, patch_fill(image, hole))
+
+
+@pytest.mark.parametrize("bad", ["all-hole", "shape", "even-patch", "sampling", "empty-region", "init-shape"])
+def test_bad_input_is_a_clear_error(bad: str) -> None:
+    image, hole = noise_texture(16, 16), box(16, 16, 4, 8, 4, 8)
+    options, init = PatchFillOptions(), None
+    if bad == "all-hole":
+        hole = torch.ones(16, 16, dtype=torch.bool)
+    elif bad == "shape":
+        hole = hole[:8]
+    elif bad == "even-patch":
+        options = PatchFillOptions(patch_size=6)
+    elif bad == "sampling":
+        options = PatchFillOptions(sampling="everywhere")
+    elif bad == "empty-region":
+        options = PatchFillOptions(sampling="region", region=hole.numpy().copy())
+    else:
+        init = torch.zeros(3, 8, 8)
+    with pytest.raises(InpaintError):
+        patch_fill(image, hole, options, init=init)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_runs_on_cuda_deterministically() -> None:
+    image, hole = noise_texture().cuda(), box(64, 64, 20, 40, 24, 44).cuda()
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    assert torch.equal(out, patch_fill(image, hole))
