@@ -1,0 +1,108 @@
+"""Fixtures for the GUI tests: isolated settings, recorded dialogs, a tiny model, a shown main window.
+
+Test modules import what they use from here (`from app_fixtures import ...`), so nothing depends on
+fixtures added to the shared conftest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, QStandardPaths, Qt
+
+from app import settings as S
+
+
+@pytest.fixture
+def app_settings(tmp_path, monkeypatch, qapp) -> S.Settings:
+    """Settings stored under tmp_path, never in the user's real configuration; logs go to Qt's test dirs."""
+    QStandardPaths.setTestModeEnabled(True)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    return S.Settings()
+
+
+@dataclass
+class Dialogs:
+    """What the window tried to tell or ask the user; `overwrite` is the answer to 'Replace file?'."""
+
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    overwrite_asked: list[Path] = field(default_factory=list)
+    overwrite: bool = False
+
+
+@pytest.fixture
+def dialogs(monkeypatch) -> Dialogs:
+    record = Dialogs()
+
+    def confirm(parent, path):
+        record.overwrite_asked.append(Path(path))
+        return record.overwrite
+
+    monkeypatch.setattr("app.main_window.show_error", lambda parent, title, message, details=None:
+                        record.errors.append((title, message)))
+    monkeypatch.setattr("app.main_window.confirm_overwrite", confirm)
+    monkeypatch.setattr("app.main_window.confirm_discard", lambda parent, name: True)
+    return record
+
+
+@pytest.fixture(scope="session")
+def app_tiny_model(tmp_path_factory) -> Path:
+    """A random-weight inference model small enough that a fill takes well under a second."""
+    import torch
+
+    from model.checkpoint import export_inference
+    from model.networks import GeneratorConfig, build_generator
+
+    torch.manual_seed(0)
+    config = GeneratorConfig(widths=[8, 8, 8, 8], decoder_widths=[8, 8, 8])
+    return export_inference(build_generator(config), config, {"note": "test model"},
+                            tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture
+def photo_path(tmp_path) -> Path:
+    """A small textured photo (gradient plus noise) so fills have something to copy."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:120, 0:160]
+    base = np.stack([x * 1.5, y * 2.0, (x + y) * 0.8], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels, "RGB").save(path)
+    return path
+
+
+@pytest.fixture
+def window(qtbot, app_settings, dialogs, app_tiny_model, photo_path):
+    from app.main_window import MainWindow
+
+    app_settings.set(S.MODEL_PATH, str(app_tiny_model))
+    app_settings.set(S.DEVICE, "cpu")
+    win = MainWindow(app_settings)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    assert win.open_path(photo_path)
+    win.show()
+    qtbot.waitExposed(win)
+    win.canvas.fit()
+    yield win
+    win.cancel_fill()
+    win.runner.wait(10_000)
+
+
+def view_pos(canvas, x: float, y: float) -> QPoint:
+    """Viewport coordinates of image pixel (x, y)."""
+    return canvas.mapFromScene(QPointF(x, y))
+
+
+def drag(qtbot, canvas, points, button=Qt.MouseButton.LeftButton, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """Press at the first image point, move through the rest, release at the last: one gesture."""
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, button, modifier, view_pos(canvas, *points[0]))
+    for p in points[1:]:
+        qtbot.mouseMove(viewport, view_pos(canvas, *p))
+    qtbot.mouseRelease(viewport, button, modifier, view_pos(canvas, *points[-1]))

@@ -1,0 +1,125 @@
+"""Mask editing through the real canvas widget: mouse gestures, keys, undo/redo, mask operations."""
+
+from __future__ import annotations
+
+import numpy as np
+from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, view_pos, window  # noqa: F401
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor
+
+from app.mask_ops import bbox, grow, shrink
+from app.tools import Tool
+
+
+def test_brush_stroke_paints_mask_along_the_drag(qtbot, window):
+    window.canvas.set_brush_size(10)
+    drag(qtbot, window.canvas, [(20, 60), (60, 60), (100, 60)])
+    mask = window.layer.array()
+    assert mask[60, 20] and mask[60, 60] and mask[60, 100]
+    assert mask[57, 80] and not mask[70, 80], "stroke is about 10 px wide"
+    assert not mask[10, 10] and not mask[60, 130]
+    assert window.undo_stack.count() == 1, "one stroke is one undo step"
+
+
+def test_overlay_pixels_show_the_mask_colour(qtbot, window):
+    window.canvas.set_brush_size(16)
+    drag(qtbot, window.canvas, [(80, 60), (81, 60)])
+    window.opacity_slider.setValue(100)
+    shot = window.canvas.viewport().grab().toImage()
+    painted = shot.pixelColor(view_pos(window.canvas, 80, 60))
+    assert painted == window.layer.color, "at full opacity the painted pixel is the mask colour"
+    window.set_mask_color(QColor("#00ff00"))
+    assert window.layer.array()[60, 80], "recolouring keeps the mask"
+    shot = window.canvas.viewport().grab().toImage()
+    assert shot.pixelColor(view_pos(window.canvas, 80, 60)) == QColor("#00ff00")
+
+
+def test_rectangle_eraser_undo_redo(qtbot, window):
+    window.tool_actions[Tool.RECT].trigger()
+    drag(qtbot, window.canvas, [(30, 20), (70, 50), (90, 70)])
+    mask = window.layer.array()
+    box = bbox(mask)
+    assert box is not None and abs(box[0] - 30) <= 1 and abs(box[1] - 20) <= 1
+    assert abs(box[2] - 90) <= 1 and abs(box[3] - 70) <= 1
+    assert mask[20:70, 30:90].mean() > 0.95
+
+    window.tool_actions[Tool.ERASER].trigger()
+    window.canvas.set_brush_size(12)
+    drag(qtbot, window.canvas, [(30, 45), (90, 45)])
+    erased = window.layer.array()
+    assert not erased[45, 60] and erased[25, 60] and erased[65, 60]
+    assert window.undo_stack.count() == 2
+
+    window.undo_action.trigger()
+    assert np.array_equal(window.layer.array(), mask)
+    window.undo_action.trigger()
+    assert not window.layer.array().any()
+    window.redo_action.trigger()
+    window.redo_action.trigger()
+    assert np.array_equal(window.layer.array(), erased)
+
+
+def test_alt_rectangle_subtracts(qtbot, window):
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(10, 10), (100, 100)])
+    drag(qtbot, window.canvas, [(40, 40), (60, 60)], modifier=Qt.KeyboardModifier.AltModifier)
+    mask = window.layer.array()
+    assert mask[20, 20] and not mask[50, 50]
+
+
+def test_bracket_keys_change_brush_size_and_slider(qtbot, window):
+    window.canvas.set_brush_size(40)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)
+    assert window.canvas.brush_size > 40 and window.size_spin.value() == window.canvas.brush_size
+    for _ in range(3):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
+    assert window.canvas.brush_size < 40
+    window.size_slider.setValue(25)
+    assert window.canvas.brush_size == 25 and window.canvas.outline.diameter == 25
+
+
+def test_mask_operations_are_single_undo_steps(qtbot, window):
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    before = window.layer.array()
+    window.grow_spin.setValue(5)
+    window.grow_action.trigger()
+    grown = window.layer.array()
+    assert grown.sum() > before.sum() and grown[37, 80] and not grown[30, 80]
+    window.shrink_action.trigger()
+    window.invert_action.trigger()
+    assert window.layer.array()[5, 5]
+    window.clear_action.trigger()
+    assert not window.layer.array().any()
+    assert window.undo_stack.count() == 5
+    for _ in range(4):
+        window.undo_action.trigger()
+    assert np.array_equal(window.layer.array(), before)
+
+
+def test_zoom_and_pan(qtbot, window):
+    canvas = window.canvas
+    window.actual_action.trigger()
+    assert canvas.zoom() == 1.0
+    canvas.zoom_by(10)
+    assert abs(canvas.zoom() - 10) < 1e-6
+    bar = canvas.horizontalScrollBar()
+    start = bar.value()
+    viewport = canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=view_pos(canvas, 80, 60))
+    qtbot.mouseMove(viewport, view_pos(canvas, 80, 60) - QPoint(50, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton)
+    assert bar.value() == start + 50
+    assert not window.layer.array().any(), "panning never paints"
+    window.fit_action.trigger()
+    assert canvas.zoom() < 10
+
+
+def test_grow_and_shrink_are_round_and_inverse():
+    mask = np.zeros((50, 60), bool)
+    mask[20:30, 25:35] = True
+    grown = grow(mask, 6)
+    assert bbox(grown) == (19, 14, 41, 36)
+    assert not grown[14, 19], "corners are rounded, not square"
+    assert np.array_equal(shrink(grown, 6), mask)
+    assert not shrink(np.ones((10, 10), bool), 2)[0].any(), "the border counts as outside"
