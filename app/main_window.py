@@ -513,9 +513,9 @@ class MainWindow(QMainWindow):
         task = Task(load_model_task(options, self.models), name="load model")
 
         def loaded(model) -> None:
-            params = getattr(model, "num_parameters", None)
-            extra = f" · {params() / 1e6:.1f}M parameters" if callable(params) else ""
-            self.fill_panel.model_label.setText(f"Model: {name}{extra}")
+            params = sum(p.numel() for p in model.net.parameters())
+            self.fill_panel.model_label.setText(f"Model: {name} · {params / 1e6:.2f}M parameters")
+            self.fill_panel.model_label.setToolTip(str(model.path))
             self.modelLoaded.emit(True)
 
         def failed(message: str, details: str) -> None:

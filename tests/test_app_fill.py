@@ -1,0 +1,150 @@
+"""Fill on worker threads with the tiny model and the patch fill, then compare, apply and undo."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, window  # noqa: F401
+from PySide6.QtCore import Qt
+
+from app import settings as S
+from app.results import ORIGINAL
+from app.tools import Tool
+
+
+def _paint_hole(qtbot, window, box=(60, 40, 100, 80)):
+    window.set_tool(Tool.RECT)
+    x0, y0, x1, y1 = box
+    drag(qtbot, window.canvas, [(x0, y0), (x1, y1)])
+    return window.layer.array()
+
+
+def _choose(window, methods):
+    for method, check in window.fill_panel.checks.items():
+        check.setChecked(method in methods)
+
+
+def test_fill_all_methods_compare_apply_undo(qtbot, window):
+    original = np.asarray(window.document.image).copy()
+    mask = _paint_hole(qtbot, window)
+    _choose(window, S.METHODS)
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+        assert window.tabs.currentIndex() == 1, "results appear in the Compare tab at once"
+        assert not window.fill_panel.fill_button.isEnabled() and window.fill_panel.cancel_button.isEnabled()
+    assert set(window.fill_results) == set(S.METHODS)
+    assert list(window.results.panels) == [ORIGINAL, *S.METHODS]
+    for method in S.METHODS:
+        result = window.fill_results[method]
+        filled = np.asarray(result.image)
+        assert result.image.size == window.document.image.size
+        assert np.array_equal(filled[~mask], original[~mask]), f"{method} changed pixels outside the hole"
+        panel = window.results.panel(method)
+        assert panel.has_result() and " s · CPU" in panel.info.text()
+        assert window.fill_panel.bars[method].value() == 1000
+    assert window.fill_panel.fill_button.isEnabled()
+
+    # Before/after: holding backslash shows the original in every panel; release shows the fill again.
+    panel = window.results.panel("patch")
+    after_key = panel.item.pixmap().cacheKey()
+    qtbot.keyPress(panel.view, Qt.Key.Key_Backslash)
+    assert panel.item.pixmap().cacheKey() != after_key
+    qtbot.keyRelease(panel.view, Qt.Key.Key_Backslash)
+    assert panel.item.pixmap().cacheKey() == after_key
+
+    # Click the patch panel to pick it, then Apply: image replaced, mask cleared, one undo step.
+    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton)
+    assert window.results.selected == "patch"
+    steps = window.undo_stack.count()
+    patch_result = np.asarray(window.fill_results["patch"].image)
+    qtbot.mouseClick(window.results.apply_button, Qt.MouseButton.LeftButton)
+    applied = np.asarray(window.document.image)
+    assert np.array_equal(applied, patch_result)
+    assert not np.array_equal(applied[mask], original[mask])
+    assert not window.layer.array().any()
+    assert window.undo_stack.count() == steps + 1 and window.tabs.currentIndex() == 0
+    assert window.windowTitle().startswith("photo.png*")
+
+    window.undo_action.trigger()
+    assert np.array_equal(np.asarray(window.document.image), original)
+    assert np.array_equal(window.layer.array(), mask)
+    window.redo_action.trigger()
+    assert np.array_equal(np.asarray(window.document.image), applied)
+
+    # Keep editing after an apply: a new stroke and a second fill work as before.
+    _paint_hole(qtbot, window, (10, 10, 30, 30))
+    _choose(window, ["patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        window.start_fill()
+    assert list(window.fill_results) == ["patch"]
+
+
+def test_fill_runs_off_the_gui_thread(qtbot, window, monkeypatch):
+    threads = []
+    import model.pipeline
+
+    real = model.pipeline.inpaint
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.pipeline, "inpaint", spy)
+    _paint_hole(qtbot, window)
+    _choose(window, ["patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        window.start_fill()
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_cancel_stops_the_fill(qtbot, window, monkeypatch):
+    import model.pipeline
+
+    def slow(image, mask, *, cancel, progress, **kwargs):
+        from model.errors import Cancelled
+
+        for i in range(2000):
+            progress(i / 2000)
+            if cancel():
+                raise Cancelled()
+            threading.Event().wait(0.005)
+        raise AssertionError("cancel was never seen")
+
+    monkeypatch.setattr(model.pipeline, "inpaint", slow)
+    _paint_hole(qtbot, window)
+    _choose(window, ["patch", "hybrid"])
+    with qtbot.waitSignal(window.fillFinished, timeout=20_000):
+        window.start_fill()
+        qtbot.waitUntil(lambda: window.fill_panel.bars["patch"].value() > 0, timeout=10_000)
+        window.cancel_action.trigger()
+    assert window.fill_results == {}
+    assert window.fill_panel.statuses["patch"].text() == "cancelled"
+    assert window.results.panel("hybrid").info.text() == "Cancelled"
+    assert window.fill_panel.fill_button.isEnabled()
+
+
+def test_bad_model_shows_a_dialog_and_patch_still_fills(qtbot, window, dialogs, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a model")
+    window.settings.set(S.MODEL_PATH, str(bad))
+    _paint_hole(qtbot, window)
+    _choose(window, ["context-encoder", "patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        window.start_fill()
+    assert list(window.fill_results) == ["patch"]
+    assert len(dialogs.errors) == 1 and "Context encoder" in dialogs.errors[0][1]
+    assert window.results.panel("context-encoder").info.property("error")
+
+
+def test_empty_mask_does_not_start_a_fill(qtbot, window):
+    assert not window.start_fill()
+    assert "Paint over" in window.statusBar().currentMessage()
+
+
+def test_model_preload_reports_the_model(qtbot, window):
+    with qtbot.waitSignal(window.modelLoaded, timeout=30_000) as blocker:
+        window.preload_model()
+    assert blocker.args == [True]
+    assert "tiny.pt" in window.fill_panel.model_label.text()
+    assert "CPU" in window.device_status.text()
