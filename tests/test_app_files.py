@@ -1,0 +1,153 @@
+"""Opening, saving and overwrite protection, settings persistence, and the entry point's routing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, window  # noqa: F401
+from PIL import Image
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtGui import QGuiApplication, QImage
+
+from app import settings as S
+from app.dialogs import SettingsDialog, about_text
+from app.gui import create_window, parse_args
+from app.paths import sample_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_save_as_png_reads_back_and_never_replaces_silently(window, dialogs, photo_path):
+    original_bytes = photo_path.read_bytes()
+    proposed = window.document.proposed_save_path()
+    assert proposed == photo_path.with_name("photo-filled.png")
+    assert window.save_as(proposed)
+    assert np.array_equal(np.asarray(Image.open(proposed)), np.asarray(window.document.image))
+
+    # Saving over the opened original asks; answering Cancel leaves the file untouched.
+    dialogs.overwrite = False
+    assert not window.save_as(photo_path)
+    assert dialogs.overwrite_asked == [photo_path]
+    assert photo_path.read_bytes() == original_bytes
+    # The next proposal skips the name already taken.
+    window.document.saved_path = None
+    assert window.document.proposed_save_path().name == "photo-filled-2.png"
+
+
+def test_save_asks_before_replacing_and_replaces_when_confirmed(window, dialogs, tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    dialogs.overwrite = True
+    assert window.save_as(target)
+    assert dialogs.overwrite_asked == [target]
+    assert Image.open(target).size == (160, 120)
+    assert not list(tmp_path.glob(".out-*")), "no temporary file left behind"
+
+
+def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):
+    from app.main_window import MainWindow
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    exif[0x010F] = "TestCam"
+    src = tmp_path / "rotated.jpg"
+    Image.new("RGB", (80, 40), (200, 30, 30)).save(src, exif=exif, icc_profile=b"\0" * 8 + b"fake")
+    win = MainWindow(app_settings)
+    qtbot.addWidget(win)
+    assert win.open_path(src)
+    assert win.document.image.size == (40, 80), "EXIF orientation applied on open"
+    app_settings.set(S.JPEG_QUALITY, 80)
+    out = tmp_path / "saved.jpg"
+    assert win.save_as(out)
+    with Image.open(out) as saved:
+        assert saved.size == (40, 80)
+        assert saved.getexif().get(0x010F) == "TestCam"
+        assert saved.getexif().get(0x0112, 1) == 1, "orientation not applied twice"
+        assert saved.info.get("icc_profile") == b"\0" * 8 + b"fake"
+    for suffix in (".webp", ".tif"):
+        assert win.save_as(tmp_path / f"saved{suffix}")
+        assert Image.open(tmp_path / f"saved{suffix}").size == (40, 80)
+
+
+def test_unknown_suffix_and_unreadable_files_give_clear_dialogs(window, dialogs, tmp_path):
+    assert not window.save_as(tmp_path / "out.xyz")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    assert not window.open_path(bad)
+    assert not window.open_path(tmp_path / "missing.png")
+    titles = [t for t, _ in dialogs.errors]
+    assert titles == ["Cannot save", "Cannot open image", "Cannot open image"]
+    assert "broken.png" in dialogs.errors[1][1] and "not found" in dialogs.errors[2][1]
+    assert window.document.path.name == "photo.png", "the open document is kept"
+
+
+def test_recent_files_drop_and_paste(qtbot, window, dialogs, photo_path, tmp_path):
+    other = tmp_path / "other.png"
+    Image.new("L", (30, 20), 128).save(other)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(other))])
+    QGuiApplication.clipboard().setMimeData(data)
+    window.paste_action.trigger()
+    assert window.document.path == other and window.document.image.mode == "L"
+    assert window.settings.get(S.RECENT)[:2] == [str(other.resolve()), str(photo_path.resolve())]
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()][:2] == ["other.png", "photo.png"]
+
+    image = QImage(50, 40, QImage.Format.Format_RGB32)
+    image.fill(0xFF336699)
+    QGuiApplication.clipboard().setImage(image)
+    window.paste()
+    assert window.document.path is None and window.document.image.size == (50, 40)
+    assert window.document.proposed_save_path().name == "untitled-filled.png"
+
+
+def test_settings_dialog_persists_and_restores_defaults(qtbot, app_settings):
+    dialog = SettingsDialog(app_settings, {"auto": "Automatic (CPU)", "cpu": "CPU"})
+    qtbot.addWidget(dialog)
+    dialog.patch_size.setValue(11)
+    dialog.quality.setCurrentIndex(dialog.quality.findData("best"))
+    dialog.seed.setValue(42)
+    dialog.accept()
+    reread = S.Settings()
+    assert (reread.get(S.PATCH_SIZE), reread.get(S.QUALITY), reread.get(S.SEED)) == (11, "best", 42)
+    dialog.restore_defaults()
+    assert dialog.patch_size.value() == S.PATCH_SIZE.default and dialog.quality.currentData() == "fast"
+
+
+def test_settings_version_mismatch_resets_to_defaults(app_settings):
+    app_settings.set(S.SEED, 7)
+    app_settings._q.setValue("version", 0)
+    assert S.Settings().get(S.SEED) == 0
+
+
+def test_window_opens_on_the_sample_and_about_names_versions(qtbot, app_settings, dialogs):
+    window = create_window(app_settings, None)
+    qtbot.addWidget(window)
+    assert window.document.path == sample_image() and sample_image().stat().st_size < 1_000_000
+    text = about_text("CPU")
+    assert "PyTorch" in text and "Qt" in text and "CPU" in text
+    window.runner.wait(30_000)
+
+
+def test_command_line_image_and_bad_path_fall_back_to_sample(qtbot, app_settings, dialogs, photo_path):
+    assert parse_args([str(photo_path)]).image == str(photo_path)
+    window = create_window(app_settings, str(photo_path.with_name("nope.png")))
+    qtbot.addWidget(window)
+    assert window.document.path == sample_image() and dialogs.errors
+    window.runner.wait(30_000)
+
+
+@pytest.mark.parametrize("argv", [["contextfill", "batch", "--help"]])
+def test_engine_subcommands_never_import_qt(argv):
+    code = (
+        "import sys; from app.entry import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "assert 'PySide6' not in sys.modules, 'engine subcommand imported Qt'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage" in proc.stdout.lower()
