@@ -1,0 +1,121 @@
+"""The `contextfill` command line: train, batch and eval, headless (no Qt is imported on these paths)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .devices import CHOICES as DEVICE_CHOICES
+from .errors import InpaintError
+
+SUBCOMMANDS = ("train", "batch", "eval")
+
+
+def _add_train(sub) -> None:
+    from .masks import STRATEGIES
+    from .networks import ARCHITECTURES
+
+    p = sub.add_parser("train", help="train or fine-tune a context encoder on a folder of photos")
+    p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, previews and the final model.pt")
+    p.add_argument("--init", help="start from this model or checkpoint (fine-tuning)")
+    p.add_argument("--arch", choices=list(ARCHITECTURES), default="inpaint")
+    p.add_argument("--mask-strategy", choices=STRATEGIES, default="mixed")
+    p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--adv-weight", type=float, default=0.001, help="0 trains with reconstruction loss alone")
+    p.add_argument("--upconv", choices=("upsample", "transposed"), default="upsample")
+    p.add_argument("--widths", type=lambda s: [int(v) for v in s.split(",")], help="encoder widths, e.g. 48,96,192,256")
+    p.add_argument("--decoder-widths", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 128,64,32")
+    p.add_argument("--max-zoom-out", type=float, default=4.0, help="largest crop side as a multiple of the model size")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--dry-run", action="store_true", help="a few steps on tiny crops (seconds), for tests")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line (for the GUI and scripts)")
+
+
+def _run_train(args) -> int:
+    from .train import TrainConfig, train
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    train(TrainConfig(**fields))
+    return 0
+
+
+def _add_batch(sub) -> None:
+    from .pipeline import METHODS
+
+    p = sub.add_parser("batch", help="fill the same kind of hole in a file or a folder of photos")
+    p.add_argument("input", help="an image file or a folder of images")
+    p.add_argument("output", help="folder for the results (<stem>.png); never the input folder")
+    p.add_argument("--mask", required=True, help="a mask image for all, a folder of masks matched by stem, or 'center'")
+    p.add_argument("--method", choices=METHODS, default="context-encoder")
+    p.add_argument("--model", help="model file (default: the bundled model)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--skip-existing", action="store_true", help="leave inputs whose output already exists")
+    p.add_argument("--shard", help="K/N: process every N-th file starting at K (0-based); default under torchrun: rank/world")
+
+
+def _run_batch(args) -> int:
+    from .batch import parse_shard, run_batch
+
+    summary = run_batch(
+        args.input, args.output, args.mask, method=args.method, model=args.model, device=args.device,
+        skip_existing=args.skip_existing, shard=parse_shard(args.shard),
+    )
+    print(summary.text())
+    return 1 if summary.failed else 0
+
+
+def _add_eval(sub) -> None:
+    from .evaluate import OPENCV_METHODS, PROTOCOLS
+    from .pipeline import METHODS
+
+    p = sub.add_parser("eval", help="the paper's table (L1 %%, L2 %%, PSNR on the hole) on your own photos")
+    p.add_argument("folder", help="folder of photos (searched recursively)")
+    p.add_argument("--mask", choices=list(PROTOCOLS), default="center", help="center: 128px, central 64x64; blobs: 512px, irregular holes")
+    p.add_argument("--methods", nargs="+", default=list(METHODS + OPENCV_METHODS), help="any of " + ", ".join(METHODS + OPENCV_METHODS))
+    p.add_argument("--model", help="model file (default: the bundled model)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use at most this many photos")
+    p.add_argument("--json", dest="json_out", help="also write the table to this JSON file")
+
+
+def _run_eval(args) -> int:
+    from .evaluate import evaluate, format_table, write_json
+
+    rows = evaluate(args.folder, args.mask, args.methods, args.model, args.device, args.seed, args.limit)
+    print(format_table(rows, args.mask))
+    if args.json_out:
+        write_json(rows, args.mask, args.json_out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contextfill", description="Fill holes in photos with a context encoder.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_batch(sub)
+    _add_eval(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _run_train, "batch": _run_batch, "eval": _run_eval}[args.command](args)
+    except InpaintError as exc:
+        print(f"contextfill: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

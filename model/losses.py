@@ -1,0 +1,34 @@
+"""The paper's joint loss: normalised masked L2 with a heavier context band, plus a small adversarial term."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+BAND_PX = 4
+BAND_WEIGHT = 10.0
+
+
+def loss_weights(mask: torch.Tensor, band: int = BAND_PX, band_weight: float = BAND_WEIGHT) -> torch.Tensor:
+    """1 inside the hole, `band_weight` on a `band`-pixel ring of context around it, 0 elsewhere.
+
+    The band makes the prediction agree with the context it will be stitched to (the paper weights it 10x).
+    """
+    grown = F.max_pool2d(mask, 2 * band + 1, stride=1, padding=band)
+    return mask + band_weight * (grown - mask)
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    w = loss_weights(mask)
+    return ((pred - target) ** 2 * w).sum() / (w.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+def adversarial_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss: real -> 1, fake -> 0."""
+    return F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + F.binary_cross_entropy_with_logits(
+        d_fake, torch.zeros_like(d_fake)
+    )
+
+
+def generator_adversarial(d_fake: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))

@@ -1,0 +1,197 @@
+"""One inference pipeline for the GUI, batch and eval: any image size, any mask, three methods.
+
+Invariants: every pixel outside the hole is bit-identical to the input; the output has the input's size and
+mode (RGB, RGBA with its alpha kept, L; other modes are converted to the nearest and the result says so).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoint import DEFAULT_MODEL_PATH, InpaintModel, load_model
+from .devices import describe, resolve_device
+from .errors import Cancelled, InpaintError
+from .imageio import load_mask, to_working_mode
+from .regions import Region, split_regions
+
+METHODS = ("context-encoder", "patch", "hybrid")
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+MIN_WINDOW = 32  # px: tiny holes still get enough context around them
+BATCH = 16
+
+
+@dataclass
+class FillResult:
+    image: Image.Image
+    method: str
+    seconds: float
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def _cached_model(path: str, device: str) -> InpaintModel:
+    return load_model(path, device)
+
+
+def get_model(model: InpaintModel | str | Path | None, device: str | torch.device = "auto") -> InpaintModel:
+    """A loaded model: the one given, or the file given / the default model, loaded once per device."""
+    if isinstance(model, InpaintModel):
+        return model
+    return _cached_model(str(model or DEFAULT_MODEL_PATH), str(resolve_device(device)))
+
+
+def _mask_array(mask, size: tuple[int, int]) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        if mask.shape != (size[1], size[0]):
+            raise InpaintError(
+                f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {size[0]}x{size[1]}; "
+                "the mask must have the image's size"
+            )
+        return mask.astype(bool)
+    return load_mask(mask, size)
+
+
+def _window(region: Region, h: int, w: int) -> tuple[int, int, int]:
+    """Square context window (top, left, side) about twice the hole, shifted inside the image where it fits."""
+    side = max(2 * region.side, MIN_WINDOW)
+    cy, cx = (region.top + region.bottom) // 2, (region.left + region.right) // 2
+
+    def place(centre: int, extent: int) -> int:
+        start = centre - side // 2
+        if side <= extent:
+            start = min(max(start, 0), extent - side)
+        return start
+
+    return place(cy, h), place(cx, w), side
+
+
+def _crop_padded(t: torch.Tensor, top: int, left: int, side: int) -> torch.Tensor:
+    """t[..., top:top+side, left:left+side], reflect-padded (replicate when too small to reflect) outside t."""
+    h, w = t.shape[-2:]
+    pads = (max(0, -left), max(0, left + side - w), max(0, -top), max(0, top + side - h))
+    inner = t[..., max(0, top) : min(h, top + side), max(0, left) : min(w, left + side)]
+    if not any(pads):
+        return inner
+    small = pads[0] >= inner.shape[-1] or pads[1] >= inner.shape[-1] or pads[2] >= inner.shape[-2] or pads[3] >= inner.shape[-2]
+    return F.pad(inner.unsqueeze(0), pads, mode="replicate" if small else "reflect").squeeze(0)
+
+
+def _seam_correction(pred: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor, px: int) -> torch.Tensor:
+    """Feather the seam inside the hole: the colour offset between the prediction and the real context on a
+    thin ring outside the hole is spread into the hole and fades out over about `px` pixels, so the fill meets
+    its surroundings without a visible step while pixels outside the hole stay untouched."""
+    ring = (F.max_pool2d(hole, 5, 1, 2) - hole).clamp(0, 1)
+    offset = (truth - pred) * ring
+    k = 2 * px + 1
+    spread = F.avg_pool2d(offset, k, 1, px, count_include_pad=False) / F.avg_pool2d(ring, k, 1, px, count_include_pad=False).clamp_min(1e-4)
+    # distance-like fade: how much of the neighbourhood is context
+    fade = F.avg_pool2d(1 - hole, k, 1, px, count_include_pad=False).mul(2).clamp(0, 1)
+    return pred + spread * fade * hole
+
+
+def context_encoder_fill(
+    image: torch.Tensor, hole: torch.Tensor, model: InpaintModel, progress: Progress | None = None, cancel: Cancel | None = None
+) -> torch.Tensor:
+    """(3,H,W) in [0,1] and (H,W) bool -> (3,H,W) with the hole predicted (outside the hole unspecified)."""
+    h, w = hole.shape
+    size = model.config.image_size
+    regions = split_regions(hole.cpu().numpy())
+    if any(_window(r, h, w)[2] > max(h, w) for r in regions):
+        # a hole too large for a window: one downscaled pass over the whole (square-padded) image
+        regions = [Region(0, 0, h, w, hole.cpu().numpy())]
+        windows = [((h - max(h, w)) // 2, (w - max(h, w)) // 2, max(h, w))]
+    else:
+        windows = [_window(r, h, w) for r in regions]
+    hole_f = hole.float()[None]
+    crops, masks = [], []
+    for top, left, side in windows:
+        crops.append(F.interpolate(_crop_padded(image, top, left, side)[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+        m = F.interpolate(_crop_padded(hole_f, top, left, side)[None], size=(size, size), mode="area")
+        masks.append((m > 0.01).float())
+    crops_t, masks_t = torch.cat(crops), torch.cat(masks)
+    preds = []
+    for i in range(0, len(crops_t), BATCH):
+        if cancel and cancel():
+            raise Cancelled()
+        pred = model.predict(crops_t[i : i + BATCH], masks_t[i : i + BATCH]).to(image.device)
+        preds.append(_seam_correction(pred, crops_t[i : i + BATCH].to(image.device), masks_t[i : i + BATCH].to(image.device), max(2, size // 32)))
+        if progress:
+            progress(min(len(crops_t), i + BATCH) / len(crops_t))
+    preds_t = torch.cat(preds)
+    out = image.clone()
+    for region, (top, left, side), pred in zip(regions, windows, preds_t):
+        full = F.interpolate(pred[None], size=(side, side), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+        ys, xs = np.nonzero(region.cells)
+        ys_t, xs_t = torch.from_numpy(ys).to(image.device), torch.from_numpy(xs).to(image.device)
+        out[:, ys_t, xs_t] = full[:, ys_t - top, xs_t - left]
+    return out
+
+
+def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
+    return (lambda f: progress(start + (end - start) * f)) if progress else None
+
+
+def inpaint(
+    image: Image.Image,
+    mask,
+    *,
+    method: str = "context-encoder",
+    model: InpaintModel | str | Path | None = None,
+    device: str | torch.device = "auto",
+    patch_options=None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> FillResult:
+    """Fill the hole (mask: bool HxW array or mask image, True/bright = hole) of a PIL image."""
+    if method not in METHODS:
+        raise InpaintError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    start = time.perf_counter()
+    working, note = to_working_mode(image)
+    notes = [note] if note else []
+    hole = _mask_array(mask, image.size)
+    if not hole.any():
+        return FillResult(working.copy(), method, time.perf_counter() - start, "none", notes + ["empty mask: nothing to fill"])
+    if hole.all():
+        raise InpaintError("the mask covers the whole image; leave some of the photo around the hole to fill from")
+
+    dev = resolve_device(device) if method == "patch" else get_model(model, device).device
+    original = np.asarray(working)
+    rgb = torch.from_numpy(np.asarray(working.convert("RGB")).copy()).permute(2, 0, 1).float().div(255).to(dev)
+    hole_t = torch.from_numpy(hole).to(dev)
+    if method == "context-encoder":
+        filled = context_encoder_fill(rgb, hole_t, get_model(model, device), progress, cancel)
+    else:
+        from .patchmatch import PatchFillOptions, patch_fill
+
+        options = patch_options or PatchFillOptions(seed=seed)
+        init = None
+        if method == "hybrid":
+            init = context_encoder_fill(rgb, hole_t, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
+        filled = patch_fill(rgb, hole_t, options, init=init, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
+    filled_u8 = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+    fill_image = Image.fromarray(filled_u8, "RGB")
+    if working.mode == "L":
+        fill_px = np.asarray(fill_image.convert("L"))
+    elif working.mode == "RGBA":
+        fill_px = np.concatenate([filled_u8, original[..., 3:]], axis=2)  # alpha kept as it was
+    else:
+        fill_px = filled_u8
+    out = original.copy()
+    out[hole] = fill_px[hole]
+    result = Image.fromarray(out, working.mode)
+    result.info.update({k: v for k, v in image.info.items() if k in ("icc_profile", "exif", "dpi")})
+    if progress:
+        progress(1.0)
+    return FillResult(result, method, time.perf_counter() - start, describe(dev), notes)

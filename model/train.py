@@ -1,0 +1,292 @@
+"""One readable training loop for the context encoder (nanoGPT-style): a dataclass config, a checkpoint dict
+with model, optimisers, step and config, and DDP switched on from torchrun's environment (rank 0 alone writes).
+
+Data and mask draws are a pure function of (seed, rank, step), so `--resume` continues exactly where a run
+stopped without storing generator states.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from . import checkpoint as ckpt
+from .data import CropSampler, find_photos, load_photos, split_photos
+from .devices import describe, resolve_device
+from .errors import InpaintError
+from .imageio import atomic_write
+from .losses import adversarial_losses, generator_adversarial, reconstruction_loss
+from .masks import make_batch
+from .networks import DEFAULT_SIZES, Discriminator, GeneratorConfig, build_generator, count_parameters, generator_input
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = "runs/default"
+    init: str | None = None
+    arch: str = "inpaint"
+    mask_strategy: str = "mixed"
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 5e-4
+    adv_weight: float = 0.001
+    device: str = "auto"
+    val_fraction: float = 0.1
+    seed: int = 0
+    upconv: str = "upsample"
+    widths: list[int] = field(default_factory=lambda: [48, 96, 192, 256])
+    decoder_widths: list[int] = field(default_factory=lambda: [128, 64, 32])
+    max_short_side: int = 1024
+    max_zoom_out: float = 4.0
+    checkpoint_every: int = 100
+    val_every: int = 250
+    log_every: int = 10
+    val_crops: int = 48
+    dry_run: bool = False
+    json: bool = False
+    resume: bool = False
+
+    def apply_dry_run(self) -> None:
+        """Seconds-long smoke mode: tiny crops, a tiny net, a few steps."""
+        self.steps, self.batch_size = min(self.steps, 20), min(self.batch_size, 4)
+        self.widths, self.decoder_widths = [8, 16, 16, 16], [16, 16, 8]
+        self.max_short_side, self.val_crops = 64, 4
+        self.checkpoint_every, self.val_every, self.log_every = 2, 2, 1
+
+    def generator_config(self) -> GeneratorConfig:
+        size = 32 if self.dry_run and self.arch == "inpaint" else DEFAULT_SIZES[self.arch]
+        return GeneratorConfig(
+            arch=self.arch, image_size=size, widths=list(self.widths), decoder_widths=list(self.decoder_widths), upconv=self.upconv
+        )
+
+
+class Reporter:
+    """Progress for people (one line, rewritten) or, with --json, one JSON object per line for the GUI/scripts.
+    Rank 0 also appends every event to RUN_DIR/log.jsonl."""
+
+    def __init__(self, as_json: bool, log_path: Path | None):
+        self.as_json, self.log_path = as_json, log_path
+
+    def __call__(self, event: str, **fields) -> None:
+        record = {"event": event, **fields}
+        if self.log_path:
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.as_json:
+            print(json.dumps(record), flush=True)
+        elif event == "step":
+            eta = time.strftime("%H:%M:%S", time.gmtime(fields["eta_s"]))
+            print(
+                f"\rstep {fields['step']}/{fields['steps']}  rec {fields['loss_rec']:.4f}  adv {fields['loss_adv']:.3f}"
+                f"  D {fields['loss_d']:.3f}  {fields['images_per_s']:.1f} img/s  left {eta}",
+                end="", flush=True,
+            )
+        else:
+            print(("\n" if event in ("val", "checkpoint") else "") + f"{event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
+
+
+def _distributed() -> tuple[int, int]:
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _psnr_on_hole(pred: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> float:
+    """Mean over images of PSNR on hole pixels, values in [0,1]."""
+    err = ((pred - truth) ** 2 * masks).sum(dim=(1, 2, 3)) / (masks.sum(dim=(1, 2, 3)) * 3).clamp_min(1)
+    return float((10 * torch.log10(1 / err.clamp_min(1e-10))).mean())
+
+
+def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, pred: torch.Tensor, fill: list[float]) -> None:
+    """Rows of (input with hole | fill | truth) for people to look at, not only read a number."""
+    mean = torch.tensor(fill).view(1, 3, 1, 1)
+    holed = images * (1 - masks) + mean * masks
+    composite = images * (1 - masks) + pred * masks
+    rows = torch.cat([torch.cat(list(t[:6]), dim=1) for t in (holed, composite, images)], dim=2)
+    arr = (rows.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+    atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+
+
+def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) -> Path | None:
+    """Run training; returns the path of the exported inference model (rank 0) or None."""
+    if cfg.dry_run:
+        cfg.apply_dry_run()
+    rank, world = _distributed()
+    out = Path(cfg.out)
+    resume_path = out / "checkpoint.pt"
+    state = None
+    if cfg.resume:
+        if not resume_path.is_file():
+            raise InpaintError(f"nothing to resume: {resume_path} does not exist")
+        state = ckpt.load_checkpoint(resume_path)
+        saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
+        saved.steps, saved.json, saved.device = cfg.steps, cfg.json, cfg.device
+        cfg = saved
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    report = Reporter(cfg.json, out / "log.jsonl" if rank == 0 else None) if rank == 0 else (lambda *a, **k: None)
+
+    device = resolve_device(cfg.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    gcfg = cfg.generator_config()
+    init_record: dict = {}
+    if cfg.init and state is None:
+        init_state = ckpt.load_checkpoint(cfg.init)
+        gcfg = GeneratorConfig.from_dict(init_state["config"])
+        init_record = {"init": str(cfg.init), "init_record": init_state.get("record", {})}
+    elif state is not None:
+        gcfg = GeneratorConfig.from_dict(state["gen_config"])
+
+    torch.manual_seed(cfg.seed)
+    G = build_generator(gcfg).to(device)
+    D = Discriminator(gcfg.image_size).to(device)
+    if cfg.init and state is None:
+        G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init_state["generator"].items()})
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))  # the paper: D learns 10x slower
+    start_step, history = 0, []
+    if state is not None:
+        G.load_state_dict(state["generator"])
+        D.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start_step, history = int(state["step"]), list(state.get("history", []))
+    G_train, D_train = G, D
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        G_train = torch.nn.parallel.DistributedDataParallel(G, device_ids=ids)
+        D_train = torch.nn.parallel.DistributedDataParallel(D, device_ids=ids)
+
+    paths = find_photos(cfg.data)
+    train_paths, val_paths = split_photos(paths, cfg.val_fraction, cfg.seed)
+    warn = (lambda m: report("warning", message=m)) if cfg.json else (lambda m: print(m, file=sys.stderr))
+    sampler = CropSampler(load_photos(train_paths, cfg.max_short_side, warn if rank == 0 else lambda m: None), gcfg.image_size, cfg.max_zoom_out)
+    val_sampler = CropSampler(load_photos(val_paths, cfg.max_short_side, warn), gcfg.image_size, cfg.max_zoom_out) if val_paths else None
+    val_rng = np.random.default_rng([cfg.seed, 999_999])
+    val_images = val_sampler.batch(cfg.val_crops, val_rng) if val_sampler and rank == 0 else None
+    val_masks = torch.from_numpy(make_batch(cfg.mask_strategy if cfg.arch != "center" else "center", cfg.val_crops, gcfg.image_size, val_rng)) if val_images is not None else None
+    strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
+    report(
+        "start", step=start_step, steps=cfg.steps, device=describe(device), world_size=world,
+        parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
+    )
+
+    def lr_at(step: int) -> float:  # cosine decay to 5% over the run: the last steps polish, the first explore
+        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / max(cfg.steps, 1), 1.0))))
+
+    def save(step: int) -> None:
+        if rank != 0:
+            return
+        path = ckpt.save_checkpoint(
+            {
+                "kind": "training", "generator": G.state_dict(), "discriminator": D.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                "config": asdict(cfg), "gen_config": gcfg.to_dict(), "history": history,
+            },
+            resume_path,
+        )
+        report("checkpoint", step=step, path=str(path))
+
+    def validate(step: int) -> None:
+        if val_images is None:
+            return
+        G.eval()
+        with torch.no_grad():
+            pred = ((G(generator_input(val_images.to(device), val_masks.to(device), gcfg.fill)) + 1) / 2).clamp(0, 1).cpu()
+        G.train()
+        psnr = _psnr_on_hole(pred, val_images, val_masks)
+        preview = out / f"preview-{step:06d}.png"
+        _save_preview(preview, val_images, val_masks, pred, gcfg.fill)
+        history.append({"step": step, "val_psnr": round(psnr, 3), "time": time.time()})
+        report("val", step=step, val_psnr=round(psnr, 3), preview=str(preview))
+
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    G_train.train()
+    D_train.train()
+    rate, t_last, step = None, time.time(), start_step
+    try:
+        while step < cfg.steps:
+            rng = np.random.default_rng([cfg.seed, rank, step])
+            images = sampler.batch(cfg.batch_size, rng).to(device)
+            masks = torch.from_numpy(make_batch(strategy, cfg.batch_size, gcfg.image_size, rng)).to(device)
+            for group in opt_g.param_groups:
+                group["lr"] = lr_at(step)
+            for group in opt_d.param_groups:
+                group["lr"] = lr_at(step) / 10
+            target = images * 2 - 1
+            pred = G_train(generator_input(images, masks, gcfg.fill))
+            loss_rec = reconstruction_loss(pred, target, masks)
+            loss_d = loss_adv = torch.zeros((), device=device)
+            if cfg.adv_weight > 0:
+                composite = pred * masks + target * (1 - masks)
+                d_out = D_train(torch.cat([target, composite.detach()]))
+                loss_d = adversarial_losses(d_out[: len(target)], d_out[len(target):])
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+                loss_adv = generator_adversarial(D_train(composite))
+            loss = (1 - cfg.adv_weight) * loss_rec + cfg.adv_weight * loss_adv
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+            step += 1
+
+            now = time.time()
+            inst = cfg.batch_size * world / max(now - t_last, 1e-6)
+            rate = inst if rate is None else 0.9 * rate + 0.1 * inst
+            t_last = now
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                report(
+                    "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5), loss_adv=round(loss_adv.item(), 4),
+                    loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 7),
+                    eta_s=round((cfg.steps - step) * cfg.batch_size * world / rate, 1),
+                )
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                validate(step)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save(step)
+            halt = torch.tensor([float(stop["flag"] or stop_requested())])
+            if world > 1:
+                dist.all_reduce(halt)
+            if halt.item() > 0:
+                save(step)
+                report("stopped", step=step)
+                break
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    model_path = None
+    if rank == 0:
+        record = {
+            "steps": step, "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
+            "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
+            "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "lr": cfg.lr, "history": history, **init_record,
+        }
+        model_path = ckpt.export_inference(G, gcfg, record, out / "model.pt")
+        report("done", step=step, model=str(model_path))
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return model_path
