@@ -83,17 +83,27 @@ class _Level:
         return self.hole.shape[1]
 
     @cached_property
+    def hole_pixels(self) -> torch.Tensor:
+        return self.hole.reshape(-1).nonzero().squeeze(1)
+
+    def at_targets(self, values: torch.Tensor, fill: float) -> torch.Tensor:
+        """A per-target tensor spread onto the (H*W,) pixel grid, `fill` elsewhere."""
+        dense = torch.full((self.hole.numel(),), fill, dtype=values.dtype, device=values.device)
+        dense[self.targets] = values
+        return dense
+
+    @cached_property
     def confidence(self) -> torch.Tensor:
         """1.3**-depth of each target centre, depth = square distance to the nearest known pixel (capped)."""
         depth = torch.zeros(self.hole.shape, device=self.hole.device)
-        known = ~self.hole
+        known = (~self.hole).float()[None]
         for step in range(1, _MAX_DEPTH + 1):
             if bool(known.all()):
                 break
-            grown = _dilate(known, 1)
-            depth[grown & ~known] = step
+            grown = F.max_pool2d(known, 3, stride=1, padding=1)
+            depth[(grown > known)[0]] = step
             known = grown
-        depth[~known] = _MAX_DEPTH
+        depth[(known == 0)[0]] = _MAX_DEPTH
         return _CONFIDENCE_BASE ** -depth.reshape(-1)[self.targets]
 
 
@@ -220,6 +230,7 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
     total = sum(iters * len(level.targets) for level, iters in plan)
     done = 0
     nnf = None
+    basis = _pca_basis(levels[0], schedule.dims, generator)
     for index in range(len(plan) - 1, -1, -1):
         level, iters = plan[index]
         if nnf is not None:
@@ -229,7 +240,7 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
         else:
             nnf = level.sources[torch.randint(len(level.sources), level.targets.shape, generator=generator,
                                               device=level.sources.device)]
-        search = _Search(level, schedule.dims, generator, full_jumps=index == len(plan) - 1)
+        search = _Search(level, basis, generator, full_jumps=index == len(plan) - 1)
         for step in range(iters):
             if cancel is not None and cancel():
                 raise Cancelled()
@@ -331,8 +342,7 @@ def _upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: torch.Generator) -> torch.Tensor:
     """Carry matches to the finer level: source (y,x) -> (2y + dy, 2x + dx) for each child offset (dy,dx)."""
-    lookup = torch.full((coarse.hole.numel(),), -1, dtype=torch.long, device=nnf.device)
-    lookup[coarse.targets] = nnf
+    lookup = coarse.at_targets(nnf, -1)
     h, w = fine.hole.shape
     ty, tx = fine.targets // w, fine.targets % w
     parent = lookup[(ty // 2) * coarse.width + tx // 2]
@@ -348,17 +358,17 @@ def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: 
 class _Search:
     """Vectorised PatchMatch on one level: every target improves at once (jump-flood propagation + random search).
 
-    Patches are compared through PCA descriptors (a few dozen numbers instead of C*p*p), computed once for all
-    sources by convolution, and per EM iteration for the targets only.
+    Patches are compared through PCA descriptors (a few dozen numbers instead of C*p*p), computed once per level
+    for all sources by convolution, and per EM iteration for the targets only.
     """
 
-    def __init__(self, level: _Level, dims: int, generator: torch.Generator, full_jumps: bool) -> None:
+    def __init__(self, level: _Level, basis: torch.Tensor, generator: torch.Generator, full_jumps: bool) -> None:
         self.level, self.generator = level, generator
         h, w = level.hole.shape
         p = level.patch
         self.offsets = _offsets(p, w, level.hole.device)
         self.ty, self.tx = level.targets // w, level.targets % w
-        self.basis = _pca_basis(level, self.offsets, dims, generator)
+        self.basis = basis
         self.table = _source_descriptors(level, self.basis)
         reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
         jumps = [1 << k for k in range(reach.bit_length() - 1, -1, -1)] if full_jumps else [4, 2, 1]
@@ -379,8 +389,7 @@ class _Search:
         """Candidates from the four neighbours `jump` away, shifted back: a coherent continuation of their match."""
         level = self.level
         h, w = level.hole.shape
-        lookup = torch.full((level.hole.numel(),), -1, dtype=torch.long, device=nnf.device)
-        lookup[level.targets] = nnf
+        lookup = level.at_targets(nnf, -1)
         candidates = []
         for dy, dx in ((jump, 0), (-jump, 0), (0, jump), (0, -jump)):
             ny, nx = self.ty + dy, self.tx + dx
@@ -436,8 +445,12 @@ def _patches(image: torch.Tensor, centres: torch.Tensor, offsets: torch.Tensor) 
     return flat[:, centres[:, None] + offsets[None, :]].permute(1, 0, 2).reshape(len(centres), -1)
 
 
-def _pca_basis(level: _Level, offsets: torch.Tensor, dims: int, generator: torch.Generator) -> torch.Tensor:
-    """(C*p*p, d) principal directions of the level's source patches: distances in d numbers, nearly exact."""
+def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Tensor:
+    """(C*p*p, d) principal directions of the level's source patches: distances in d numbers, nearly exact.
+
+    Computed once per fill: patch statistics barely change from one pyramid level to the next.
+    """
+    offsets = _offsets(level.patch, level.width, level.hole.device)
     sources = level.sources
     if len(sources) > _PCA_SAMPLES:
         sources = sources[torch.randint(len(sources), (_PCA_SAMPLES,), generator=generator, device=sources.device)]
@@ -464,31 +477,30 @@ def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) ->
 
 def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, sharp: bool = False) -> torch.Tensor:
     """Each hole pixel becomes the weighted mean of the pixels that every overlapping matched patch puts there,
-    or with `sharp`, the one of those pixels nearest that mean (a real source colour: no averaging blur where
-    matches disagree, yet the majority's structure is kept).
+    or with `sharp`, the pixel of the best-weighted patch (no averaging blur where matches disagree).
 
     Weights follow Wexler et al.: similarity exp(-d / 2 sigma^2), sigma^2 the 75th percentile of the distances,
-    times a confidence decaying with the patch centre's depth into the hole. The loop over patch offsets is fold
-    written out: for one offset every target writes a distinct pixel, so the sums are deterministic everywhere.
+    times a confidence decaying with the patch centre's depth into the hole. This is fold, written as a gather
+    per hole pixel (the p*p patches covering it): no scatter, so it is deterministic on every device too.
     """
     image = level.image
     c, h, w = image.shape
     finite = dist[torch.isfinite(dist)]
     sigma2 = float(finite.kthvalue(max(1, (3 * len(finite)) // 4)).values) if len(finite) else 1.0
     weight = torch.exp(-(dist / (2 * max(sigma2, 1e-6))).clamp(max=30.0)) * level.confidence
+    source_of, weight_of = level.at_targets(nnf, -1), level.at_targets(weight, 0.0)
     flat = image.reshape(c, -1)
-    offsets = _offsets(level.patch, w, image.device).tolist()
-    total = torch.zeros_like(flat)
-    weights = torch.zeros(h * w, device=image.device)
-    for offset in offsets:
-        total.index_add_(1, level.targets + offset, flat[:, nnf + offset] * weight)
-        weights.index_add_(0, level.targets + offset, weight)
-    voted = total / weights.clamp_min(1e-30)
-    if sharp:
-        best = torch.zeros(h * w, device=image.device)
-        for offset in offsets:
-            pixels = level.targets + offset
-            better = weight > best[pixels]
-            best[pixels] = torch.where(better, weight, best[pixels])
-            voted[:, pixels] = torch.where(better, flat[:, nnf + offset], voted[:, pixels])
-    return torch.where(level.hole, voted.reshape(c, h, w), image)
+    out = flat.clone()
+    offsets = _offsets(level.patch, w, image.device)[:, None]
+    for pixels in torch.split(level.hole_pixels, _CHUNK // len(offsets) + 1):
+        centres = pixels[None] - offsets  # (p*p, n): centres of the patches covering each pixel
+        inside = (centres >= 0) & (centres < h * w)
+        centres = centres.clamp(0, h * w - 1)
+        weights = torch.where(inside, weight_of[centres], 0.0)
+        if sharp:
+            best = weights.argmax(0)[None]
+            out[:, pixels] = flat[:, source_of[centres.gather(0, best)][0] + offsets[best[0], 0]]
+        else:
+            values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
+            out[:, pixels] = (values * weights).sum(1) / weights.sum(0).clamp_min(1e-30)
+    return out.reshape(c, h, w)

@@ -1,0 +1,224 @@
+"""Benchmark of the fill methods: speed and peak memory by image size and hole size, the paper's quality table on
+photos-val, and contact sheets to look at.
+
+    python bench/bench_fill.py [--photos DIR] [--textures DIR] [--model PATH] [--out DIR] [--quick]
+
+Methods: patch (model.patchmatch), context-encoder and hybrid (model.pipeline; skipped if no model loads), and
+OpenCV's cv2.inpaint Telea and NS as the peers to beat (benchmark-only dependency). Each image size is timed in
+its own subprocess so its peak memory (VmHWM) is that size's alone. Writes <out>/bench_fill.json and PNG sheets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.evaluate import hole_metrics, protocol_sample  # noqa: E402
+from model.masks import blob_mask  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [(256, 256), (512, 512), (1024, 1024), (1536, 2048)]  # (h, w)
+HOLES = [0.03, 0.10, 0.25]
+PEERS = ("telea", "ns")
+LEARNED = ("context-encoder", "hybrid")
+Filler = Callable[[Image.Image, np.ndarray], Image.Image]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared/datasets/photos-val")
+    parser.add_argument("--textures", type=Path, default=ROOT.parent / "shared/datasets/textures")
+    parser.add_argument("--model", type=Path, default=ROOT / "resources/models/default.pt")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
+    parser.add_argument("--quick", action="store_true", help="two small sizes and five photos, for a smoke run")
+    parser.add_argument("--speed-worker", nargs=2, type=int, metavar=("H", "W"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.speed_worker:
+        print(json.dumps(speed_worker(tuple(args.speed_worker), args.photos, args.model)))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    fillers = make_fillers(args.model)
+    report = {"machine": machine(), "methods": list(fillers), "speed": speed(args), "quality": {}, "sheets": []}
+    print(format_speed(report["speed"]))
+    photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: 5 if args.quick else None]
+    for protocol in ("center", "blobs"):
+        rows, examples = quality(photos, protocol, fillers)
+        report["quality"][protocol] = rows
+        print(format_quality(protocol, rows, len(photos)))
+        if protocol == "blobs":
+            report["sheets"] += save_sheets(examples, list(fillers), args.out / "contact_photos")
+    report["sheets"] += save_sheets(texture_examples(args.textures, fillers), list(fillers), args.out / "contact_textures")
+    (args.out / "bench_fill.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out / 'bench_fill.json'} and {len(report['sheets'])} contact sheets")
+    return 0
+
+
+def machine() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "cuda": torch.cuda.is_available(), "platform": platform.platform()}
+
+
+def make_fillers(model_path: Path, device: str = "cpu") -> dict[str, Filler]:
+    """Every method that can run here, by name; the learned ones only when the pipeline and a model load."""
+    import torch
+
+    from model.patchmatch import PatchFillOptions, patch_fill
+
+    def patch(image: Image.Image, hole: np.ndarray) -> Image.Image:
+        rgb = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1).float().div(255)
+        out = patch_fill(rgb, torch.from_numpy(hole), PatchFillOptions())
+        return Image.fromarray(out.mul(255).round().byte().permute(1, 2, 0).numpy())
+
+    fillers: dict[str, Filler] = {"patch": patch}
+    try:
+        from model.checkpoint import load_model
+        from model.pipeline import inpaint
+
+        model = load_model(model_path, device)
+        for method in LEARNED:
+            fillers[method] = lambda image, hole, m=method: inpaint(image, hole, method=m, model=model,
+                                                                    device=device).image
+    except Exception as exc:  # the learned methods are optional here: report and go on
+        print(f"note: context-encoder and hybrid skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+    try:
+        import cv2
+
+        for name, flag in (("telea", cv2.INPAINT_TELEA), ("ns", cv2.INPAINT_NS)):
+            fillers[name] = lambda image, hole, f=flag: Image.fromarray(
+                cv2.inpaint(np.asarray(image.convert("RGB")), hole.astype(np.uint8) * 255, 5, f))
+    except ImportError:
+        print("note: OpenCV peers skipped (pip install opencv-python-headless)", file=sys.stderr)
+    return fillers
+
+
+def speed(args: argparse.Namespace) -> list[dict]:
+    """One subprocess per size, so each size's peak memory is measured on its own."""
+    rows = []
+    for h, w in SIZES[:2] if args.quick else SIZES:
+        cmd = [sys.executable, __file__, "--speed-worker", str(h), str(w), "--photos", str(args.photos),
+               "--model", str(args.model)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+    return rows
+
+
+def speed_worker(size: tuple[int, int], photos: Path, model_path: Path) -> list[dict]:
+    """Wall and CPU seconds per method for each hole size at one image size (CPU time is what to compare when the
+    machine is shared); patch's peak memory is read before the other methods run."""
+    h, w = size
+    fillers = make_fillers(model_path)
+    photo = sorted(p for p in photos.iterdir() if p.is_file())[0]
+    image = ImageOps.fit(Image.open(photo).convert("RGB"), (w, h), Image.Resampling.LANCZOS)
+    holes = [blob_mask(h, w, np.random.default_rng(7), fraction) for fraction in HOLES]
+    baseline = peak_rss_mb()
+    rows = [{"size": f"{w}x{h}", "hole": round(float(hole.mean()), 3), "seconds": {}, "cpu_seconds": {}}
+            for hole in holes]
+    for name, fill in fillers.items():
+        for row, hole in zip(rows, holes):
+            start, cpu = time.perf_counter(), time.process_time()
+            fill(image, hole)
+            row["seconds"][name] = time.perf_counter() - start
+            row["cpu_seconds"][name] = time.process_time() - cpu
+        if name == "patch":
+            for row in rows:
+                row["patch_peak_mb"], row["process_baseline_mb"] = peak_rss_mb(), baseline
+    return rows
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM), which counts torch's allocations too."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def quality(photos: list[Path], protocol: str, fillers: dict[str, Filler]) -> tuple[list[dict], list[tuple]]:
+    """Mean hole metrics per method under one protocol; also the outputs, for the contact sheets."""
+    scores: dict[str, list[dict]] = {name: [] for name in fillers}
+    seconds = dict.fromkeys(fillers, 0.0)
+    examples = []
+    for index, path in enumerate(photos):
+        image, hole = protocol_sample(ImageOps.exif_transpose(Image.open(path)), protocol, index)
+        outputs = []
+        for name, fill in fillers.items():
+            start = time.perf_counter()
+            out = fill(image, hole)
+            seconds[name] += time.perf_counter() - start
+            scores[name].append(hole_metrics(np.asarray(out.convert("RGB")), np.asarray(image), hole))
+            outputs.append(out)
+        examples.append((image, hole, outputs))
+    rows = [{"method": name, **{k: float(np.nanmean([s[k] for s in values])) for k in values[0]},
+             "seconds": seconds[name] / len(values)} for name, values in scores.items()]
+    return rows, examples
+
+
+def texture_examples(folder: Path, fillers: dict[str, Filler]) -> list[tuple]:
+    examples = []
+    for index, path in enumerate(sorted(p for p in folder.iterdir() if p.is_file())):
+        image = ImageOps.fit(Image.open(path).convert("RGB"), (512, 512), Image.Resampling.LANCZOS)
+        hole = blob_mask(512, 512, np.random.default_rng([11, index]), 0.10)
+        examples.append((image, hole, [fill(image, hole) for fill in fillers.values()]))
+    return examples
+
+
+def save_sheets(examples: list[tuple], names: list[str], stem: Path, rows_per_sheet: int = 4,
+                thumb: int = 256) -> list[str]:
+    """Rows of original | hole (white) | each method; several sheets so each stays readable at full size."""
+    paths = []
+    for first in range(0, len(examples), rows_per_sheet):
+        chunk = examples[first:first + rows_per_sheet]
+        sheet = Image.new("RGB", (thumb * (2 + len(names)), thumb * len(chunk)), "black")
+        for row, (image, hole, outputs) in enumerate(chunk):
+            masked = np.asarray(image.convert("RGB")).copy()
+            masked[hole] = 255
+            tiles = [image, Image.fromarray(masked)] + list(outputs)
+            for col, tile in enumerate(tiles):
+                sheet.paste(tile.convert("RGB").resize((thumb, thumb), Image.Resampling.LANCZOS),
+                            (col * thumb, row * thumb))
+        path = stem.with_name(f"{stem.name}_{first // rows_per_sheet + 1}.png")
+        sheet.save(path)
+        paths.append(str(path))
+    print(f"{stem.name}: columns original | hole | {' | '.join(names)}")
+    return paths
+
+
+def format_speed(rows: list[dict]) -> str:
+    names = list(rows[0]["seconds"]) if rows else []
+    lines = ["speed (wall seconds per image; patch cpu = CPU seconds of all threads; patch peak = process peak "
+             "RSS after the patch runs, MB)",
+             f"{'size':>10}{'hole':>7}" + "".join(f"{n:>17}" for n in names) + f"{'patch cpu':>11}{'patch peak':>12}"]
+    for r in rows:
+        lines.append(f"{r['size']:>10}{r['hole']:>7.1%}" + "".join(f"{r['seconds'][n]:>17.3f}" for n in names)
+                     + f"{r['cpu_seconds']['patch']:>11.3f}{r['patch_peak_mb']:>12.0f}")
+    if rows:
+        lines.append(f"(process baseline before any fill: {rows[0]['process_baseline_mb']:.0f} MB)")
+    return "\n".join(lines)
+
+
+def format_quality(protocol: str, rows: list[dict], images: int) -> str:
+    lines = [f"quality, protocol {protocol}, {images} photos",
+             f"{'method':<16}{'L1 %':>8}{'L2 %':>8}{'PSNR dB':>9}{'grad':>7}{'s/img':>8}"]
+    lines += [f"{r['method']:<16}{r['l1']:8.2f}{r['l2']:8.2f}{r['psnr']:9.2f}{r['grad_ratio']:7.2f}{r['seconds']:8.3f}"
+              for r in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
