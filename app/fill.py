@@ -15,6 +15,7 @@ from PIL import Image
 
 from app import settings as S
 from app.paths import default_model_path
+from app.qtimage import pil_to_qimage
 
 
 @dataclass(frozen=True)
@@ -79,17 +80,21 @@ def needs_model(method: str) -> bool:
 
 
 def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
-    """A task function (progress, cancel) -> FillResult that fills `mask` in `image` with one method."""
+    """A task function (progress, cancel) -> (FillResult, QImage of it) filling `mask` with one method.
+
+    The QImage is made on the worker too, so the GUI thread only has to turn it into a pixmap.
+    """
 
     def run(progress, cancel):
         from model.pipeline import inpaint
 
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
-        return inpaint(
+        result = inpaint(
             image, mask, method=method, model=model, device=options.device,
             patch_options=options.patch_options() if method != "context-encoder" else None,
             seed=options.seed, progress=progress, cancel=cancel,
         )
+        return result, pil_to_qimage(result.image)
 
     return run
 

@@ -279,6 +279,7 @@ class MainWindow(QMainWindow):
         self.color_button.setToolTip("Mask overlay colour")
         self.color_button.clicked.connect(self.choose_mask_color)
         top.addWidget(self.color_button)
+        top.addWidget(QLabel(" Opacity "))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(10, 100)
         self.opacity_slider.setFixedWidth(100)
@@ -320,8 +321,7 @@ class MainWindow(QMainWindow):
         return True
 
     def set_document(self, document: Document) -> None:
-        self.cancel_fill()
-        self._generation += 1
+        self._abandon_fill()
         self.undo_stack.clear()
         self.document = document
         document.imageChanged.connect(self._on_image_changed)
@@ -550,8 +550,8 @@ class MainWindow(QMainWindow):
         generation = self._generation
         self.fill_results.clear()
         self._fill_errors.clear()
-        before = pil_to_qimage(image)
-        self.results.start(before, self._with_mask(before), [(m, S.METHOD_LABELS[m]) for m in methods])
+        self.results.start(self.canvas.image_item.pixmap(), QPixmap.fromImage(self.layer.image.copy()),
+                           self.canvas.overlay.opacity(), [(m, S.METHOD_LABELS[m]) for m in methods])
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.fill_panel.reset(methods)
         self.fill_panel.set_running(True)
@@ -559,28 +559,35 @@ class MainWindow(QMainWindow):
             task = Task(fill_task(method, image, mask, options, self.models), name=f"fill ({method})")
             self._connect_fill(task, method, generation)
             self._fill_tasks[method] = task
-            self.runner.submit(task)
+        # Submit on the next event-loop turn: the panels get painted before workers compete for the CPU.
+        tasks = list(self._fill_tasks.values())
+        QTimer.singleShot(0, lambda: [self.runner.submit(t) for t in tasks])
         self.statusBar().showMessage(f"Filling with {len(methods)} method(s)…")
         return True
 
     def _connect_fill(self, task: Task, method: str, generation: int) -> None:
         current = lambda: generation == self._generation  # noqa: E731 - ignore signals of a replaced fill
         sig = task.signals
-        sig.started.connect(lambda: current() and self.fill_panel.set_status(method, "running"))
+        sig.started.connect(lambda: current() and self._on_fill_started(method))
         sig.progress.connect(lambda f: current() and self._on_fill_progress(method, f))
         sig.finished.connect(lambda r: current() and self._on_fill_result(method, r))
         sig.errored.connect(lambda msg, details: current() and self._on_fill_error(method, msg, details))
         sig.cancelled.connect(lambda: current() and self._on_fill_message(method, "cancelled"))
         sig.done.connect(lambda: self._on_fill_done(method, generation))
 
+    def _on_fill_started(self, method: str) -> None:
+        self.fill_panel.set_status(method, "running")
+        self.results.panel(method).info.setText("Running…")
+
     def _on_fill_progress(self, method: str, fraction: float) -> None:
         self.fill_panel.set_progress(method, fraction)
         self.results.panel(method).set_progress(fraction)
 
-    def _on_fill_result(self, method: str, result) -> None:
+    def _on_fill_result(self, method: str, outcome) -> None:
+        result, preview = outcome
         self.fill_results[method] = result
         info = f"{result.seconds:.2f} s · {result.device}"
-        self.results.set_result(method, pil_to_qimage(result.image), info)
+        self.results.set_result(method, preview, info)
         self.fill_panel.set_progress(method, 1.0)
         self.fill_panel.set_status(method, f"{result.seconds:.2f} s")
         for note in getattr(result, "notes", []) or []:
@@ -618,21 +625,20 @@ class MainWindow(QMainWindow):
             self.fill_panel.set_status(method, "cancelling…")
         self.statusBar().showMessage("Cancelling…", 3000)
 
-    def _with_mask(self, image: QImage) -> QImage:
-        """The photo with the mask overlay burnt in, for the comparison's first panel."""
-        out = image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-        painter = QPainter(out)
-        painter.setOpacity(self.canvas.overlay.opacity())
-        painter.drawImage(0, 0, self.layer.image)
-        painter.end()
-        return out
+    def _abandon_fill(self) -> None:
+        """Stop any running fill and ignore whatever it still reports (the image it used is gone)."""
+        for task in self._fill_tasks.values():
+            task.cancel()
+        self._fill_tasks.clear()
+        self._generation += 1
+        self.fill_panel.set_running(False)
 
     def apply_result(self, method: str) -> None:
         result = self.fill_results.get(method)
         if result is None or self.document is None:
             return
         self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, S.METHOD_LABELS[method]))
-        self._generation += 1
+        self._abandon_fill()
         self.results.clear()
         self.fill_results.clear()
         self.tabs.setCurrentIndex(EDIT_TAB)

@@ -37,12 +37,12 @@ class ResultPanel(QFrame):
     clicked = Signal()
     doubleClicked = Signal()
 
-    def __init__(self, title: str, before: QImage, selectable: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, before: QPixmap, selectable: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("resultPanel")
         self.setProperty("selected", False)
         self.selectable = selectable
-        self._before = QPixmap.fromImage(before)
+        self._before = before  # implicitly shared: every panel shows the same pixels without a copy
         self._after: QPixmap | None = None
 
         self.title = QLabel(title)
@@ -164,11 +164,13 @@ class ResultsView(QWidget):
         for panel in self.panels.values():
             fn(panel.view)
 
-    def start(self, before: QImage, with_mask: QImage, methods: list[tuple[str, str]]) -> None:
-        """Lay out a fresh comparison: the masked original plus a waiting panel per (key, title)."""
+    def start(self, before: QPixmap, mask: QPixmap, mask_opacity: float, methods: list[tuple[str, str]]) -> None:
+        """Lay out a fresh comparison: the original with its mask plus a waiting panel per (key, title)."""
         self.clear()
         self._aspect = before.width() / max(1, before.height())
-        original = ResultPanel("Original", with_mask, selectable=False)
+        original = ResultPanel("Original", before, selectable=False)
+        overlay = QGraphicsPixmapItem(mask, original.item)
+        overlay.setOpacity(mask_opacity)
         original.set_message(f"{before.width()} × {before.height()} with mask")
         self._add(ORIGINAL, original)
         for key, title in methods:

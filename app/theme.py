@@ -16,6 +16,7 @@ QToolButton:hover {{ background: #45454a; }}
 QToolButton:checked {{ background: {ACCENT}; }}
 QDockWidget::title {{ background: #323236; padding: 6px; font-weight: 600; }}
 QTabWidget::pane {{ border: none; }}
+QTabBar {{ qproperty-drawBase: 0; }}
 QTabBar::tab {{ background: #323236; color: #bbb; padding: 6px 18px; border: none; }}
 QTabBar::tab:selected {{ background: #1e1e20; color: white; }}
 QPushButton {{ background: #45454a; color: #eee; border: 1px solid #55555b; border-radius: 4px; padding: 5px 12px; }}

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGrap
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 WHEEL_STEP = 1.0015  # zoom factor per wheel-delta unit: one notch (120) is about 1.2x
 BACKGROUND = QColor(30, 30, 32)
+PIXEL_ZOOM = 3.0  # from this magnification on, show crisp pixels instead of smoothing
 
 
 class ZoomView(QGraphicsView):
@@ -60,9 +61,10 @@ class ZoomView(QGraphicsView):
         self.set_zoom(1.0)
 
     def _after_zoom(self) -> None:
-        # Smooth when shrinking (no aliasing), nearest when magnifying (see the real pixels).
-        mode = Qt.TransformationMode.SmoothTransformation if self.zoom() < 1 else Qt.TransformationMode.FastTransformation
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom() < 1)
+        # Smooth at ordinary zooms, nearest pixels when magnified enough to inspect them.
+        smooth = self.zoom() < PIXEL_ZOOM
+        mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         for item in self.scene().items():
             if isinstance(item, QGraphicsPixmapItem):
                 item.setTransformationMode(mode)
