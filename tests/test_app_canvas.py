@@ -123,3 +123,26 @@ def test_grow_and_shrink_are_round_and_inverse():
     assert not grown[14, 19], "corners are rounded, not square"
     assert np.array_equal(shrink(grown, 6), mask)
     assert not shrink(np.ones((10, 10), bool), 2)[0].any(), "the border counts as outside"
+
+
+def test_ctrl_wheel_zooms_and_space_drag_pans(qtbot, window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    canvas = window.canvas
+    canvas.actual_size()
+    centre = QPointF(canvas.viewport().rect().center())
+    event = QWheelEvent(centre, canvas.viewport().mapToGlobal(centre), QPoint(), QPoint(0, 120 * 5),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas.viewport(), event)
+    assert canvas.zoom() > 2
+    canvas.zoom_by(5)
+    bar = canvas.verticalScrollBar()
+    start = bar.value()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    drag(qtbot, canvas, [(80, 60), (80, 55)])
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert bar.value() > start, "space+drag scrolled the view"
+    assert not window.layer.array().any(), "space+drag never paints"
+    assert window.undo_stack.count() == 0

@@ -1,0 +1,62 @@
+"""The comparison view on its own (synchronised zoom/pan, selection) and the crash handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from app_fixtures import app_settings  # noqa: F401
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
+
+from app.crash import FATAL_MARKER, install_excepthook
+from app.results import ORIGINAL, ResultsView
+
+
+def _image(color: str) -> QImage:
+    image = QImage(400, 300, QImage.Format.Format_RGB32)
+    image.fill(QColor(color))
+    return image
+
+
+def test_panels_zoom_and_pan_together_and_only_results_are_selectable(qtbot):
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    before = QPixmap.fromImage(_image("gray"))
+    view.start(before, before, 0.5, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
+    assert list(view.panels) == [ORIGINAL, "patch", "hybrid"]
+    assert not view.apply_button.isEnabled()
+
+    first, second = view.panel("patch").view, view.panel("hybrid").view
+    first.zoom_by(4)
+    first.horizontalScrollBar().setValue(first.horizontalScrollBar().value() + 30)
+    for panel in view.panels.values():
+        assert abs(panel.view.zoom() - first.zoom()) < 1e-6
+        assert (panel.view.view_state()[1] - first.view_state()[1]).manhattanLength() < 1.0
+    view.actual_button.click()
+    assert second.zoom() == 1.0 and view.panel(ORIGINAL).view.zoom() == 1.0
+
+    view.select(ORIGINAL)
+    assert view.selected is None, "the original cannot be applied"
+    with qtbot.waitSignal(view.applyRequested) as applied:
+        view.set_result("hybrid", _image("green"), "0.10 s · CPU")
+        assert view.selected == "hybrid" and view.apply_button.isEnabled()
+        qtbot.mouseDClick(second.viewport(), Qt.MouseButton.LeftButton)
+    assert applied.args == ["hybrid"]
+
+
+def test_uncaught_exception_is_logged_and_shown(app_settings, monkeypatch, caplog):
+    shown = []
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    install_excepthook(lambda message, details: shown.append((message, details)))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        with caplog.at_level(logging.CRITICAL):
+            sys.excepthook(*sys.exc_info())
+    assert shown and shown[0][0] == "RuntimeError: boom" and "Traceback" in shown[0][1]
+    assert FATAL_MARKER in caplog.text
