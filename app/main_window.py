@@ -641,6 +641,7 @@ class MainWindow(QMainWindow):
         self._abandon_fill()
         self.results.clear()
         self.fill_results.clear()
+        self.fill_panel.reset([])
         self.tabs.setCurrentIndex(EDIT_TAB)
         self.statusBar().showMessage(f"Applied {S.METHOD_LABELS[method]} — Ctrl+Z undoes it", 6000)
 
