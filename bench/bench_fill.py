@@ -1,7 +1,7 @@
 """Benchmark of the fill methods: speed and peak memory by image size and hole size, the paper's quality table on
 photos-val, and contact sheets to look at.
 
-    python bench/bench_fill.py [--photos DIR] [--textures DIR] [--model PATH] [--out DIR] [--quick]
+    python bench/bench_fill.py [--photos DIR] [--textures DIR] [--model PATH] [--out DIR] [--quick] [--threads N]
 
 Methods: patch (model.patchmatch), context-encoder and hybrid (model.pipeline; skipped if no model loads), and
 OpenCV's cv2.inpaint Telea and NS as the peers to beat (benchmark-only dependency). Each image size is timed in
@@ -43,8 +43,11 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "resources/models/default.pt")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
     parser.add_argument("--quick", action="store_true", help="two small sizes and five photos, for a smoke run")
+    parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: theirs); 1 avoids "
+                        "oversubscription when another job keeps the cores busy")
     parser.add_argument("--speed-worker", nargs=2, type=int, metavar=("H", "W"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.speed_worker:
         print(json.dumps(speed_worker(tuple(args.speed_worker), args.photos, args.model)))
         return 0
@@ -63,6 +66,15 @@ def main() -> int:
     (args.out / "bench_fill.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out / 'bench_fill.json'} and {len(report['sheets'])} contact sheets")
     return 0
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
 
 
 def machine() -> dict:
@@ -110,7 +122,7 @@ def speed(args: argparse.Namespace) -> list[dict]:
     rows = []
     for h, w in SIZES[:2] if args.quick else SIZES:
         cmd = [sys.executable, __file__, "--speed-worker", str(h), str(w), "--photos", str(args.photos),
-               "--model", str(args.model)]
+               "--model", str(args.model)] + (["--threads", str(args.threads)] if args.threads else [])
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows += json.loads(done.stdout.strip().splitlines()[-1])
     return rows

@@ -373,16 +373,18 @@ class _Search:
         reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
         jumps = [1 << k for k in range(reach.bit_length() - 1, -1, -1)] if full_jumps else [4, 2, 1]
         self.jumps = [j for j in jumps if j <= max(reach, 1)] or [1]
-        self.radii = [r for r in (max(h, w) >> k for k in range(32)) if r >= 1]
+        self.radii = torch.tensor([r for r in (max(h, w) >> k for k in range(32)) if r >= 1], device=level.hole.device)
 
     def run(self, nnf: torch.Tensor, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Improve `nnf` against the current estimate; return it with its descriptor distances."""
-        self.query = _patches(self.level.image, self.level.targets, self.offsets) @ self.basis
+        self.query = torch.cat([_patches(self.level.image, part, self.offsets) @ self.basis
+                                for part in torch.split(self.level.targets, _CHUNK)])
         dist = self._distance(nnf[None])[0]
         for _ in range(passes):
             for jump in self.jumps:
                 nnf, dist = self._keep_best(nnf, dist, self._propagated(nnf, jump))
-            nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf))
+            for radii in torch.split(self.radii, 4):
+                nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf, radii))
         return nnf, dist
 
     def _propagated(self, nnf: torch.Tensor, jump: int) -> torch.Tensor:
@@ -398,11 +400,11 @@ class _Search:
             candidates.append(self._valid(theirs // w - dy, theirs % w - dx, inside & (theirs >= 0)))
         return torch.stack(candidates)
 
-    def _random_candidates(self, nnf: torch.Tensor) -> torch.Tensor:
+    def _random_candidates(self, nnf: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
         """PatchMatch random search: one sample in each window of halving radius around the current match."""
         w = self.level.width
-        radii = torch.tensor(self.radii, device=nnf.device)[:, None]
-        shape = (len(self.radii), len(nnf))
+        radii = radii[:, None]
+        shape = (len(radii), len(nnf))
         oy = (torch.rand(shape, generator=self.generator, device=nnf.device) * (2 * radii + 1)).long() - radii
         ox = (torch.rand(shape, generator=self.generator, device=nnf.device) * (2 * radii + 1)).long() - radii
         return self._valid(nnf // w + oy, nnf % w + ox, torch.ones_like(oy, dtype=torch.bool))
@@ -492,7 +494,7 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, sharp: bool = Fa
     flat = image.reshape(c, -1)
     out = flat.clone()
     offsets = _offsets(level.patch, w, image.device)[:, None]
-    for pixels in torch.split(level.hole_pixels, _CHUNK // len(offsets) + 1):
+    for pixels in torch.split(level.hole_pixels, _CHUNK):
         centres = pixels[None] - offsets  # (p*p, n): centres of the patches covering each pixel
         inside = (centres >= 0) & (centres < h * w)
         centres = centres.clamp(0, h * w - 1)

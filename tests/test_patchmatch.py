@@ -10,6 +10,15 @@ from model.errors import Cancelled, InpaintError
 from model.patchmatch import PatchFillOptions, patch_fill
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The fills are many small tensor ops: one thread keeps this file fast when other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def stripes(h: int = 64, w: int = 64, period: int = 8) -> torch.Tensor:
     """Vertical colour stripes: a texture whose only plausible fill continues the period."""
     x = torch.arange(w, dtype=torch.float32)
