@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication

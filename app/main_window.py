@@ -22,7 +22,6 @@ from PySide6.QtGui import (
     QIcon,
     QImage,
     QKeySequence,
-    QPainter,
     QPixmap,
     QUndoStack,
 )
@@ -46,7 +45,7 @@ from app import settings as S
 from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.dialogs import SettingsDialog, about_text, confirm_discard, confirm_overwrite, show_error
 from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, open_filter
-from app.fill import FillOptions, ModelCache, fill_task, load_model_task, needs_model
+from app.fill import FillOptions, ModelCache, fill_task, load_model_task
 from app.fill_panel import FillPanel
 from app.mask import MaskLayer
 from app.mask_ops import grow, shrink

@@ -34,31 +34,31 @@ def _disc_dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def grow(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Dilate a bool mask by about `radius` pixels in every direction (disc-shaped)."""
+def _morph(mask: np.ndarray, radius: int, erode: bool) -> np.ndarray:
+    """Dilate or erode only around the mask's bounding box; outside the image counts as not-mask."""
     mask = np.asarray(mask, dtype=bool)
-    box = bbox(mask)
     out = mask.copy()
+    box = bbox(mask)
     if radius <= 0 or box is None:
         return out
+    x0, y0, x1, y1 = box
+    r = radius + 1
+    crop = np.pad(mask[y0:y1, x0:x1], r)
+    result = ~_disc_dilate(~crop, radius) if erode else _disc_dilate(crop, radius)
     h, w = mask.shape
-    x0, y0, x1, y1 = max(box[0] - radius, 0), max(box[1] - radius, 0), min(box[2] + radius, w), min(box[3] + radius, h)
-    out[y0:y1, x0:x1] = _disc_dilate(mask[y0:y1, x0:x1], radius)
+    X0, Y0, X1, Y1 = max(x0 - r, 0), max(y0 - r, 0), min(x1 + r, w), min(y1 + r, h)
+    out[Y0:Y1, X0:X1] = result[Y0 - (y0 - r) : Y1 - (y0 - r), X0 - (x0 - r) : X1 - (x0 - r)]
     return out
+
+
+def grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilate a bool mask by about `radius` pixels in every direction (disc-shaped)."""
+    return _morph(mask, radius, erode=False)
 
 
 def shrink(mask: np.ndarray, radius: int) -> np.ndarray:
     """Erode a bool mask by about `radius` pixels; the image border counts as outside the mask."""
-    mask = np.asarray(mask, dtype=bool)
-    box = bbox(mask)
-    out = mask.copy()
-    if radius <= 0 or box is None:
-        return out
-    x0, y0, x1, y1 = box
-    padded = np.pad(mask[y0:y1, x0:x1], radius + 1, constant_values=False)
-    inner = ~_disc_dilate(~padded, radius)
-    out[y0:y1, x0:x1] = inner[radius + 1 : -(radius + 1), radius + 1 : -(radius + 1)]
-    return out
+    return _morph(mask, radius, erode=True)
 
 
 def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
