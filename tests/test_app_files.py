@@ -151,3 +151,19 @@ def test_engine_subcommands_never_import_qt(argv):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage" in proc.stdout.lower()
+
+
+def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDropEvent
+
+    dropped = tmp_path / "dropped.jpg"
+    Image.new("RGB", (64, 48), (10, 200, 10)).save(dropped)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(dropped))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)  # Qt delivers a Drop only inside a real drag session, so call the handler
+    assert event.isAccepted()
+    assert window.document.path == dropped and window.document.image.size == (64, 48)
+    assert window.windowTitle().startswith("dropped.jpg")
