@@ -1,7 +1,7 @@
-"""Fixtures for the GUI tests: isolated settings, recorded dialogs, a tiny model, a shown main window.
+"""Fixtures for the GUI tests: isolated settings, recorded dialogs, a shown main window on a small photo.
 
-Test modules import what they use from here (`from app_fixtures import ...`), so nothing depends on
-fixtures added to the shared conftest.
+Test modules import what they use from here (`from app_fixtures import ...`); the tiny model comes from
+the shared conftest's `tiny_model_path`.
 """
 
 from __future__ import annotations
@@ -50,20 +50,6 @@ def dialogs(monkeypatch) -> Dialogs:
     return record
 
 
-@pytest.fixture(scope="session")
-def app_tiny_model(tmp_path_factory) -> Path:
-    """A random-weight inference model small enough that a fill takes well under a second."""
-    import torch
-
-    from model.checkpoint import export_inference
-    from model.networks import GeneratorConfig, build_generator
-
-    torch.manual_seed(0)
-    config = GeneratorConfig(widths=[8, 8, 8, 8], decoder_widths=[8, 8, 8])
-    return export_inference(build_generator(config), config, {"note": "test model"},
-                            tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
 @pytest.fixture
 def photo_path(tmp_path) -> Path:
     """A small textured photo (gradient plus noise) so fills have something to copy."""
@@ -77,10 +63,10 @@ def photo_path(tmp_path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, app_settings, dialogs, app_tiny_model, photo_path):
+def window(qtbot, app_settings, dialogs, tiny_model_path, photo_path):
     from app.main_window import MainWindow
 
-    app_settings.set(S.MODEL_PATH, str(app_tiny_model))
+    app_settings.set(S.MODEL_PATH, str(tiny_model_path))  # fixture from tests/conftest.py
     app_settings.set(S.DEVICE, "cpu")
     win = MainWindow(app_settings)
     qtbot.addWidget(win)

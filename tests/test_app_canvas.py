@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, view_pos, window  # noqa: F401
+from app_fixtures import app_settings, dialogs, drag, photo_path, view_pos, window  # noqa: F401
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, window  # noqa: F401
+from app_fixtures import app_settings, dialogs, drag, photo_path, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage

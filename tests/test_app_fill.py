@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from app_fixtures import app_settings, app_tiny_model, dialogs, drag, photo_path, window  # noqa: F401
+from app_fixtures import app_settings, dialogs, drag, photo_path, window  # noqa: F401
 from PySide6.QtCore import Qt
 
 from app import settings as S
