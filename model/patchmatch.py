@@ -217,35 +217,33 @@ def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
 def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, init: torch.Tensor | None,
               options: PatchFillOptions, progress: Callable[[float], None] | None,
               cancel: Callable[[], bool] | None) -> torch.Tensor:
-    """Coarse-to-fine EM on the crop; returns the crop with the hole filled."""
+    """Coarse-to-fine EM on the crop; returns the crop with the hole filled.
+
+    Votes average at the starting level (structure) and take the best patch's pixel at finer levels (texture:
+    averaging incoherent matches of a stochastic texture would blur it).
+    """
     schedule = _SCHEDULES[options.quality]
     generator = torch.Generator(device=image.device)
     generator.manual_seed(options.seed)
     levels = _pyramid(image, hole, allowed, options.patch_size)
     start = len(levels) // 2 if init is not None else len(levels) - 1
-    levels = levels[:start + 1]
-    _initial_estimate(levels[-1], init, start, generator)
-    plan = [(level, schedule.em_coarse if i == len(levels) - 1 else schedule.em_fine)
-            for i, level in enumerate(levels)]
-    total = sum(iters * len(level.targets) for level, iters in plan)
-    done = 0
-    nnf = None
+    _initial_estimate(levels[start], init, start, generator)
+    iterations = [schedule.em_fine] * start + [schedule.em_coarse]
+    total, done = sum(n * len(level.targets) for n, level in zip(iterations, levels)), 0
     basis = _pca_basis(levels[0], schedule.dims, generator)
-    for index in range(len(plan) - 1, -1, -1):
-        level, iters = plan[index]
-        if nnf is not None:
-            coarse = plan[index + 1][0]
-            level.image = torch.where(level.hole, _upsample(coarse.image, level.hole.shape), level.image)
-            nnf = _upsample_field(coarse, nnf, level, generator)
-        else:
-            nnf = level.sources[torch.randint(len(level.sources), level.targets.shape, generator=generator,
-                                              device=level.sources.device)]
-        search = _Search(level, basis, generator, full_jumps=index == len(plan) - 1)
-        for step in range(iters):
+    nnf = levels[start].sources[torch.randint(len(levels[start].sources), levels[start].targets.shape,
+                                              generator=generator, device=image.device)]
+    for index in range(start, -1, -1):
+        level = levels[index]
+        if index < start:
+            level.image = torch.where(level.hole, _upsample(levels[index + 1].image, level.hole.shape), level.image)
+            nnf = _upsample_field(levels[index + 1], nnf, level, generator)
+        search = _Search(level, basis, generator, full_jumps=index == start)
+        for _ in range(iterations[index]):
             if cancel is not None and cancel():
                 raise Cancelled()
             nnf, dist = search.run(nnf, schedule.pm_passes)
-            level.image = _vote(level, nnf, dist, sharp=index < len(plan) - 1)
+            level.image = _vote(level, nnf, dist, sharp=index < start)
             done += len(level.targets)
             _report(progress, done / total)
     return levels[0].image
