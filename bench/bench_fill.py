@@ -62,7 +62,8 @@ def main() -> int:
         print(format_quality(protocol, rows, len(photos)))
         if protocol == "blobs":
             report["sheets"] += save_sheets(examples, list(fillers), args.out / "contact_photos")
-    report["sheets"] += save_sheets(texture_examples(args.textures, fillers), list(fillers), args.out / "contact_textures")
+    textures = texture_examples(args.textures, fillers)
+    report["sheets"] += save_sheets(textures, list(fillers), args.out / "contact_textures")
     (args.out / "bench_fill.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out / 'bench_fill.json'} and {len(report['sheets'])} contact sheets")
     return 0
