@@ -110,7 +110,7 @@ class Canvas(ZoomView):
     def set_image(self, image: QImage) -> None:
         self.image_item.setPixmap(QPixmap.fromImage(image))
         self.scene().setSceneRect(QRectF(image.rect()))
-        self._after_zoom()
+        self.refresh_pixmap_modes()
 
     def set_layer(self, layer: MaskLayer) -> None:
         self.layer = layer

@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.indexChanged.connect(self._update_title)
         self.update_device_labels()
         self._restore_geometry()
+        self.style()  # PySide builds its QStyle enum wrappers on first use (~20 ms): now, not on the first fill
 
     # ------------------------------------------------------------------ actions
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
@@ -549,7 +550,7 @@ class MainWindow(QMainWindow):
         generation = self._generation
         self.fill_results.clear()
         self._fill_errors.clear()
-        self.results.start(self.canvas.image_item.pixmap(), QPixmap.fromImage(self.layer.image.copy()),
+        self.results.start(self.canvas.image_item.pixmap(), QPixmap.fromImage(self.layer.image),
                            self.canvas.overlay.opacity(), [(m, S.METHOD_LABELS[m]) for m in methods])
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.fill_panel.reset(methods)

@@ -99,8 +99,9 @@ class ResultPanel(QFrame):
     def set_message(self, text: str, error: bool = False) -> None:
         self.progress.hide()
         self.info.setText(text)
-        self.info.setProperty("error", error)
-        self.info.style().polish(self.info)
+        if bool(self.info.property("error")) != error:
+            self.info.setProperty("error", error)
+            self.info.style().polish(self.info)
 
     def has_result(self) -> bool:
         return self._after is not None

@@ -9,12 +9,14 @@ race with painting. Progress is throttled so a chatty engine cannot flood the ev
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from model.errors import Cancelled, InpaintError
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TaskFn = Callable[[Callable[[float], None], Callable[[], bool]], Any]
 PROGRESS_INTERVAL_S = 0.05
+WORKER_NICE = 5
 
 
 class TaskSignals(QObject):
@@ -40,6 +43,20 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "Not enough memory for this image. Try a smaller hole, a smaller image, or the CPU device."
     return f"{type(exc).__name__}: {exc}"
+
+
+def lower_thread_priority() -> None:
+    """Let the GUI thread win when cores are scarce: workers yield the CPU to painting and input.
+
+    Qt's LowPriority is honoured on Windows and macOS; on Linux threads have their own nice value.
+    """
+    QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    if sys.platform.startswith("linux"):
+        try:
+            base = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's nice value
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, base + WORKER_NICE))
+        except OSError:
+            pass
 
 
 class Task(QRunnable):
@@ -67,6 +84,7 @@ class Task(QRunnable):
             self.signals.progress.emit(float(min(1.0, max(0.0, fraction))))
 
     def run(self) -> None:
+        lower_thread_priority()
         try:
             if self.is_cancelled():
                 raise Cancelled()

@@ -30,6 +30,7 @@ class ZoomView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self._fit_mode = True
+        self._smooth: bool | None = None
         self._space_down = False
         self._pan_from: QPoint | None = None
         self.horizontalScrollBar().valueChanged.connect(self.viewChanged)
@@ -63,12 +64,19 @@ class ZoomView(QGraphicsView):
     def _after_zoom(self) -> None:
         # Smooth at ordinary zooms, nearest pixels when magnified enough to inspect them.
         smooth = self.zoom() < PIXEL_ZOOM
-        mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        for item in self.scene().items():
-            if isinstance(item, QGraphicsPixmapItem):
-                item.setTransformationMode(mode)
+        if smooth != self._smooth:
+            self._smooth = smooth
+            mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+            self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+            for item in self.scene().items():
+                if isinstance(item, QGraphicsPixmapItem):
+                    item.setTransformationMode(mode)
         self.viewChanged.emit()
+
+    def refresh_pixmap_modes(self) -> None:
+        """Apply the current smoothing to pixmap items added after the last zoom change."""
+        self._smooth = None
+        self._after_zoom()
 
     # state shared between synchronised views -----------------------------
     def view_state(self) -> tuple[float, QPointF, bool]:
@@ -87,7 +95,10 @@ class ZoomView(QGraphicsView):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._fit_mode:
+            # Quietly: synchronised views in fit mode refit on their own resize, so telling them is waste.
+            self.blockSignals(True)
             self.fit()
+            self.blockSignals(False)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
