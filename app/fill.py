@@ -71,9 +71,6 @@ class ModelCache:
                 self._key = key
             return self._model
 
-    def loaded(self):
-        return self._model
-
 
 def needs_model(method: str) -> bool:
     return method in ("context-encoder", "hybrid")

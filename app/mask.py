@@ -27,10 +27,6 @@ class MaskLayer(QObject):
         self.image.fill(Qt.GlobalColor.transparent)
 
     @property
-    def size(self) -> QSize:
-        return self.image.size()
-
-    @property
     def color(self) -> QColor:
         return QColor(self._color)
 
@@ -40,9 +36,6 @@ class MaskLayer(QObject):
         alpha = self.image.convertToFormat(QImage.Format.Format_Alpha8)
         h, w = alpha.height(), alpha.width()
         return np.frombuffer(alpha.constBits(), np.uint8).reshape(h, alpha.bytesPerLine())[:, :w] > 0
-
-    def is_empty(self) -> bool:
-        return not self.array().any()
 
     def set_array(self, mask: np.ndarray) -> None:
         self.set_region((0, 0, self.image.width(), self.image.height()), mask)

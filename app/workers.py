@@ -126,8 +126,5 @@ class TaskRunner(QObject):
         for task in list(self._tasks):
             task.cancel()
 
-    def busy(self) -> bool:
-        return bool(self._tasks)
-
     def wait(self, msecs: int = -1) -> bool:
         return self.pool.waitForDone(msecs)
