@@ -45,8 +45,8 @@ class _Schedule:
     dims: int  # PCA dimensions of the patch descriptors used for matching
 
 
-_SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=2, pm_passes=1, dims=16),
-              "best": _Schedule(em_coarse=12, em_fine=4, pm_passes=2, dims=32)}
+_SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=4, pm_passes=1, dims=16),
+              "best": _Schedule(em_coarse=12, em_fine=6, pm_passes=2, dims=32)}
 
 _CONFIDENCE_BASE = 1.3  # Wexler et al.: patch weight 1.3**-d, d = distance of its centre into the hole
 _MAX_DEPTH = 24  # depth beyond which confidence stops decaying (only weight ratios matter)
@@ -54,6 +54,7 @@ _PCA_SAMPLES = 4096
 _CHUNK = 1 << 16  # targets per distance evaluation, bounds memory on huge holes
 _PEEL_SOURCES = 8192  # sources sampled for the exhaustive search that seeds the coarsest level
 _PEEL_CHUNK = 1024
+_SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
 
 
 @dataclass
@@ -229,7 +230,8 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
     start = len(levels) // 2 if init is not None else len(levels) - 1
     _initial_estimate(levels[start], init, start, generator)
     iterations = [schedule.em_fine] * start + [schedule.em_coarse]
-    total, done = sum(n * len(level.targets) for n, level in zip(iterations, levels)), 0
+    meter = _Progress(progress, levels[:start + 1], iterations)
+    meter.advance(meter.start_cost)
     basis = _pca_basis(levels[0], schedule.dims, generator)
     nnf = levels[start].sources[torch.randint(len(levels[start].sources), levels[start].targets.shape,
                                               generator=generator, device=image.device)]
@@ -239,14 +241,34 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
             level.image = torch.where(level.hole, _upsample(levels[index + 1].image, level.hole.shape), level.image)
             nnf = _upsample_field(levels[index + 1], nnf, level, generator)
         search = _Search(level, basis, generator, full_jumps=index == start)
+        meter.advance(_setup_cost(level))
         for _ in range(iterations[index]):
             if cancel is not None and cancel():
                 raise Cancelled()
             nnf, dist = search.run(nnf, schedule.pm_passes)
             level.image = _vote(level, nnf, dist, sharp=index < start)
-            done += len(level.targets)
-            _report(progress, done / total)
+            meter.advance(len(level.targets))
     return levels[0].image
+
+
+class _Progress:
+    """Reports the fraction of the estimated work done, in units of one target's search and vote, so the bar moves
+    steadily: the initial estimate, each level's descriptor table and every EM iteration at every level count."""
+
+    def __init__(self, progress: Callable[[float], None] | None, levels: list[_Level], iterations: list[int]) -> None:
+        self.progress, self.done = progress, 0.0
+        self.start_cost = float(len(levels[-1].targets))
+        self.total = self.start_cost + sum(_setup_cost(level) + n * len(level.targets)
+                                           for level, n in zip(levels, iterations))
+
+    def advance(self, units: float) -> None:
+        self.done += units
+        _report(self.progress, self.done / self.total)
+
+
+def _setup_cost(level: _Level) -> float:
+    """Per-level fixed work (descriptor table over the whole level) in target-iteration units (measured, rough)."""
+    return level.hole.numel() / _SETUP_PIXELS_PER_TARGET
 
 
 def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, patch: int) -> list[_Level]:

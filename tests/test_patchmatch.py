@@ -94,6 +94,15 @@ def test_progress_rises_to_one_and_cancel_stops_between_iterations() -> None:
     assert len(calls) == 2
 
 
+def test_progress_advances_steadily_over_every_level() -> None:
+    """The GUI's bar must not sit near 0 and then jump: every EM iteration at every level reports a share."""
+    image, hole = noise_texture(128, 128), box(128, 128, 30, 100, 30, 100)
+    seen: list[float] = []
+    patch_fill(image, hole, progress=seen.append)
+    steps = np.diff([0.0] + seen)
+    assert len(seen) > 10 and (steps >= 0).all() and steps.max() < 0.4
+
+
 def test_empty_hole_returns_the_image() -> None:
     image = noise_texture(16, 16)
     out = patch_fill(image, torch.zeros(16, 16, dtype=torch.bool))
