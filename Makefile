@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := test
 
-.PHONY: run test bench package smoke clean
+.PHONY: run test bench package clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) bench/bench_fill.py --photos ../shared/datasets/photos-val --textures ../shared/datasets/textures --out bench/out
-	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_gui.py --out bench/out
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_gui.py --out bench/out/bench_gui.json
 
 package: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[package]"
 	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/contextfill.spec
+	$(PY) packaging/smoke_test.py dist/contextfill/contextfill
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -9,19 +9,12 @@ from __future__ import annotations
 import os
 import sys
 
-ENGINE_SUBCOMMANDS = ("train", "batch", "eval")
-
-
 def is_engine_command(arg: str) -> bool:
-    """True for `train`/`batch`/`eval` (and any later engine subcommand), never for an image path."""
-    if arg in ENGINE_SUBCOMMANDS:
-        return True
+    """True for the engine's subcommands (`train`, `batch`, ...), never for an image path."""
     if arg.startswith("-") or os.path.exists(arg):
         return False
-    try:
-        from model.cli import SUBCOMMANDS
-    except ImportError:
-        return False
+    from model.cli import SUBCOMMANDS
+
     return arg in SUBCOMMANDS
 
 

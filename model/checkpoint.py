@@ -47,6 +47,22 @@ def export_inference(generator: torch.nn.Module, config: GeneratorConfig, record
     return save_checkpoint({"kind": "inference", "generator": weights, "config": config.to_dict(), "record": record}, path)
 
 
+def export_from_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Turn a training checkpoint (or any model file) into the small inference model, e.g. to ship the step
+    that validated best rather than the last one."""
+    state = load_checkpoint(source)
+    config = GeneratorConfig.from_dict(state.get("gen_config") or state["config"])
+    net = build_generator(config)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["generator"].items()})
+    record = dict(state.get("record", {}))
+    if state.get("kind") == "training":
+        train_cfg = state["config"]
+        record.update(steps=state["step"], history=state.get("history", []), batch_size=train_cfg.get("batch_size"),
+                      data=train_cfg.get("data"), mask_strategy=train_cfg.get("mask_strategy"),
+                      adv_weight=train_cfg.get("adv_weight"), lr=train_cfg.get("lr"))
+    return export_inference(net, config, record, target)
+
+
 @dataclass
 class InpaintModel:
     """A loaded generator ready for inference, with where it came from and what it runs on."""

@@ -8,7 +8,7 @@ import sys
 from .devices import CHOICES as DEVICE_CHOICES
 from .errors import InpaintError
 
-SUBCOMMANDS = ("train", "batch", "eval")
+SUBCOMMANDS = ("train", "batch", "eval", "export")
 
 
 def _add_train(sub) -> None:
@@ -97,19 +97,37 @@ def _run_eval(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write the small inference model from a training checkpoint")
+    p.add_argument("checkpoint", help="RUN_DIR/checkpoint.pt (or any model file)")
+    p.add_argument("output", help="new model file, e.g. my-model.pt")
+
+
+def _run_export(args) -> int:
+    from pathlib import Path
+
+    from .checkpoint import export_from_checkpoint
+
+    if Path(args.output).exists():
+        raise InpaintError(f"{args.output} exists; choose a new file name")
+    print(export_from_checkpoint(args.checkpoint, args.output))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contextfill", description="Fill holes in photos with a context encoder.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_batch(sub)
     _add_eval(sub)
+    _add_export(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _run_train, "batch": _run_batch, "eval": _run_eval}[args.command](args)
+        return {"train": _run_train, "batch": _run_batch, "eval": _run_eval, "export": _run_export}[args.command](args)
     except InpaintError as exc:
         print(f"contextfill: error: {exc}", file=sys.stderr)
         return 2

@@ -85,6 +85,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved photo should get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -93,6 +94,12 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, **params) -> Path:

@@ -48,6 +48,15 @@ def _down(cin: int, cout: int, norm: bool = True) -> list[nn.Module]:
     return layers
 
 
+def _encoder(cin: int, widths: list[int] | tuple[int, ...]) -> tuple[list[nn.Module], int]:
+    """Stride-2 4x4 convolutions halving the size each time (no BatchNorm on the first, as in DCGAN)."""
+    layers: list[nn.Module] = []
+    for i, w in enumerate(widths):
+        layers += _down(cin, w, norm=i > 0)
+        cin = w
+    return layers, cin
+
+
 def _up(cin: int, cout: int, mode: str, last: bool = False) -> list[nn.Module]:
     """One up-convolution doubling the size: nearest upsampling + 3x3 conv, or a transposed 4x4 stride-2 conv."""
     if mode == "upsample":
@@ -90,11 +99,7 @@ class ContextEncoder(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         size, widths = cfg.image_size, cfg.widths
-        layers: list[nn.Module] = []
-        cin = 4
-        for i, w in enumerate(widths):
-            layers += _down(cin, w, norm=i > 0)
-            cin = w
+        layers, cin = _encoder(4, widths)
         self.encoder = nn.Sequential(*layers)
         n = size // 2 ** len(widths)
         self.channelwise = ChannelwiseFC(cin, n)
@@ -123,12 +128,7 @@ class CenterContextEncoder(nn.Module):
         super().__init__()
         if cfg.image_size != 128:
             raise ValueError("the centre-region net works at 128x128")
-        w = [64, 64, 128, 256, 512]
-        layers: list[nn.Module] = []
-        cin = 4
-        for i, c in enumerate(w):
-            layers += _down(cin, c, norm=i > 0)
-            cin = c
+        layers, cin = _encoder(4, [64, 64, 128, 256, 512])
         layers += [nn.Conv2d(cin, cfg.bottleneck, 4), nn.BatchNorm2d(cfg.bottleneck), nn.LeakyReLU(0.2, True)]
         self.encoder = nn.Sequential(*layers)
         dec: list[nn.Module] = [nn.ConvTranspose2d(cfg.bottleneck, 512, 4), nn.BatchNorm2d(512), nn.ReLU(True)]
@@ -189,11 +189,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_size: int = 128, widths: tuple[int, ...] = (32, 64, 128, 256)):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = 3
-        for i, w in enumerate(widths):
-            layers += _down(cin, w, norm=i > 0)
-            cin = w
+        layers, cin = _encoder(3, widths)
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 1))
 

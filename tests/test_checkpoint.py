@@ -22,6 +22,7 @@ def test_inference_model_is_half_precision_and_loads_back(tiny_model_path):
     assert out.shape == (2, 3, 32, 32) and 0 <= out.min() and out.max() <= 1
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickled_object_is_refused_not_executed(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
