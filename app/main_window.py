@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app import settings as S
+from app.batch_dialog import BatchDialog
 from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.dialogs import SettingsDialog, about_text, confirm_discard, confirm_overwrite, show_error
 from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, open_filter
@@ -53,6 +54,7 @@ from app.paths import icon, log_dir
 from app.qtimage import pil_to_qimage
 from app.results import ResultsView
 from app.tools import Tool
+from app.train_wizard import TrainWizard
 from app.undo import ApplyFillCommand, MaskEditCommand
 from app.workers import Task, TaskRunner
 from model.errors import InpaintError
@@ -206,6 +208,8 @@ class MainWindow(QMainWindow):
         self.zoom_in_action = self._action("Zoom &in", lambda: self._zoom(1.25), K.ZoomIn)
         self.zoom_out_action = self._action("Zoom &out", lambda: self._zoom(0.8), K.ZoomOut)
         self.settings_action = self._action("&Settings…", self.open_settings, K.Preferences, "settings")
+        self.batch_action = self._action("&Batch fill folder…", self.open_batch_dialog)
+        self.train_action = self._action("Fine-&tune on my photos…", self.open_train_wizard)
         self.about_action = self._action("&About ContextFill", self.show_about)
         self.logs_action = self._action("Show &log folder", self.show_log_folder)
 
@@ -230,6 +234,8 @@ class MainWindow(QMainWindow):
         tools_menu.addActions(list(self.tool_actions.values()))
         tools_menu.addSeparator()
         tools_menu.addActions([self.fill_action, self.cancel_action])
+        tools_menu.addSeparator()
+        tools_menu.addActions([self.batch_action, self.train_action])
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action])
         help_menu = bar.addMenu("&Help")
@@ -657,6 +663,21 @@ class MainWindow(QMainWindow):
         self.update_device_labels()
         if (after.resolved_model_path(), after.device) != (before.resolved_model_path(), before.device):
             self.preload_model(report_errors=True)
+
+    def open_batch_dialog(self) -> BatchDialog:
+        dialog = BatchDialog(self.settings, self.models, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_train_wizard(self) -> TrainWizard:
+        """On "Use this model" the wizard has written the setting; reload the model like Settings does."""
+        before = self.fill_options()
+        wizard = TrainWizard(self.settings, self)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.modelChosen.connect(lambda _path: self.apply_settings(before))
+        wizard.open()
+        return wizard
 
     def show_about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}", about_text(device_label(self.fill_options().device)))
