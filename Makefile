@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) bench/bench_model.py --out bench/out/bench_model.json
 	$(PY) bench/bench_fill.py --photos ../shared/datasets/photos-val --textures ../shared/datasets/textures --out bench/out
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_gui.py --out bench/out/bench_gui.json
 
