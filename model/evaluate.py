@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from .data import find_photos
 from .errors import InpaintError
-from .imageio import load_image
+from .imageio import atomic_write, load_image
 from .masks import blob_mask, center_mask
 from .pipeline import METHODS, inpaint
 
@@ -128,9 +128,5 @@ def format_table(rows: list[EvalRow], protocol: str) -> str:
 
 
 def write_json(rows: list[EvalRow], protocol: str, path: str | Path) -> None:
-    from dataclasses import asdict
-
-    from .imageio import atomic_write
-
     payload = {"protocol": protocol, "rows": [asdict(r) for r in rows]}
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
