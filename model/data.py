@@ -30,12 +30,13 @@ def find_photos(root: str | Path) -> list[Path]:
 
 
 def load_photos(
-    paths: list[Path], max_short_side: int, warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
-) -> list[torch.Tensor]:
-    """Decode each photo once (EXIF orientation applied) to a uint8 (3, H, W) tensor; unreadable files are
-    skipped with one warning each."""
-    photos = []
-    for path in paths:
+    paths: list[Path], max_short_side: int, warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Path, torch.Tensor]:
+    """Decode each photo once (EXIF orientation applied) to a uint8 (3, H, W) tensor, keyed by path; unreadable
+    files are skipped with one warning each. `progress(done, total)` follows the decoding, which can take a while."""
+    photos: dict[Path, torch.Tensor] = {}
+    for done, path in enumerate(paths, 1):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -43,10 +44,13 @@ def load_photos(
         except InpaintError as exc:
             warn(f"warning: skipping {exc}")
             continue
+        finally:
+            if progress:
+                progress(done, len(paths))
         scale = max_short_side / min(image.size)
         if scale < 1:
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), 4)
-        photos.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous())
+        photos[path] = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
     return photos
 
 

@@ -32,3 +32,29 @@ def adversarial_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tens
 
 def generator_adversarial(d_fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+def _hole_weights(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The share of each critic patch that lies in the hole, (B, h, w)."""
+    return F.adaptive_avg_pool2d(mask, size).squeeze(1)
+
+
+def local_adversarial_losses(d_real: torch.Tensor, d_fake: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PatchGAN critic loss: every real patch -> 1, fake patches -> 0 in proportion to how much hole they hold
+    (a patch of untouched context is real, and calling it fake would teach the critic nothing)."""
+    w = _hole_weights(mask, d_fake.shape[-2:])
+    real = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+    fake = F.binary_cross_entropy_with_logits(d_fake, 1 - w, reduction="none")
+    return real + (fake * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def local_generator_adversarial(d_fake: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    w = _hole_weights(mask, d_fake.shape[-2:])
+    loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="none")
+    return (loss * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def feature_matching(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between the critic's features of the fill and of the truth, summed over layers: it rewards the
+    right texture statistics where plain L2 rewards the mean (the blur)."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake, real))

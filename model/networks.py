@@ -197,6 +197,30 @@ class Discriminator(nn.Module):
         return self.head(self.features(x)).squeeze(1)
 
 
+class PatchDiscriminator(nn.Module):
+    """Local critic (PatchGAN): one real/fake score per ~30 px patch, so the loss can be weighted by the hole and
+    the generator is judged on the texture it painted, not on the whole image. Its intermediate features also
+    serve the feature-matching loss (a learned perceptual distance that needs no pretrained network)."""
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        layers, cin = _encoder(3, widths)
+        self.blocks = nn.ModuleList(nn.Sequential(*layers[i:j]) for i, j in self._block_bounds(layers))
+        self.head = nn.Conv2d(cin, 1, 3, 1, 1)
+
+    @staticmethod
+    def _block_bounds(layers: list[nn.Module]) -> list[tuple[int, int]]:
+        starts = [i for i, layer in enumerate(layers) if isinstance(layer, nn.Conv2d)]
+        return list(zip(starts, starts[1:] + [len(layers)]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return self.head(x).squeeze(1), features
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

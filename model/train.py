@@ -27,9 +27,17 @@ from .data import CropSampler, find_photos, load_photos, split_photos
 from .devices import describe, resolve_device
 from .errors import InpaintError
 from .imageio import atomic_write
-from .losses import adversarial_losses, generator_adversarial, reconstruction_loss
+from .losses import (
+    adversarial_losses, feature_matching, generator_adversarial, local_adversarial_losses, local_generator_adversarial,
+    reconstruction_loss,
+)
 from .masks import make_batch
-from .networks import DEFAULT_SIZES, Discriminator, GeneratorConfig, build_generator, count_parameters, generator_input
+from .networks import (
+    DEFAULT_SIZES, Discriminator, GeneratorConfig, PatchDiscriminator, build_generator, count_parameters, generator_input,
+)
+
+# Arguments that a resumed run takes from the command line; every other one comes from the checkpoint.
+RESUMABLE = ("steps", "minutes", "json", "device", "resume", "checkpoint_every", "val_every")
 
 
 @dataclass
@@ -40,9 +48,13 @@ class TrainConfig:
     arch: str = "inpaint"
     mask_strategy: str = "mixed"
     steps: int = 2000
+    minutes: float = 0.0
     batch_size: int = 32
     lr: float = 5e-4
     adv_weight: float = 0.001
+    local_adv_weight: float = 0.0
+    fm_weight: float = 0.0
+    adv_warmup: int = 0
     device: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -122,6 +134,15 @@ def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, pred: t
     atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
 
+def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: float) -> float:
+    """Cosine decay from anchor_lr at anchor_step to 5% of base_lr at `steps`: the first steps explore, the last
+    polish. A resume with a new --steps moves the anchor, so the curve bends but never jumps."""
+    span = max(steps - anchor_step, 1)
+    t = min(max(step - anchor_step, 0) / span, 1.0)
+    floor = 0.05 * base_lr
+    return floor + (anchor_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) -> Path | None:
     """Run training; returns the path of the exported inference model (rank 0) or None."""
     if cfg.dry_run:
@@ -135,11 +156,19 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             raise InpaintError(f"nothing to resume: {resume_path} does not exist")
         state = ckpt.load_checkpoint(resume_path)
         saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
-        saved.steps, saved.json, saved.device = cfg.steps, cfg.json, cfg.device
+        default = TrainConfig()
+        ignored = sorted(
+            k for k in TrainConfig.__dataclass_fields__
+            if k not in RESUMABLE and k != "data" and getattr(cfg, k) != getattr(saved, k) and getattr(cfg, k) != getattr(default, k)
+        )
+        for k in RESUMABLE:
+            setattr(saved, k, getattr(cfg, k))
         cfg = saved
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     report = Reporter(cfg.json, out / "log.jsonl" if rank == 0 else None) if rank == 0 else (lambda *a, **k: None)
+    if state is not None and ignored:
+        report("warning", message="--resume keeps the run's own settings; ignored: " + ", ".join("--" + k.replace("_", "-") for k in ignored))
 
     device = resolve_device(cfg.device)
     if world > 1 and device.type == "cuda":
@@ -157,28 +186,44 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     torch.manual_seed(cfg.seed)
     G = build_generator(gcfg).to(device)
     D = Discriminator(gcfg.image_size).to(device)
+    DL = PatchDiscriminator().to(device)
     if cfg.init and state is None:
         G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init_state["generator"].items()})
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))  # the paper: D learns 10x slower
-    start_step, history = 0, []
+    opt_dl = torch.optim.Adam(DL.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))
+    start_step, history, best_psnr = 0, [], -math.inf
+    lr_anchor = (0, cfg.lr)  # (step, lr) the cosine decay starts from; moved on a resume with new --steps
     if state is not None:
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        if "local_discriminator" in state:
+            DL.load_state_dict(state["local_discriminator"])
+            opt_dl.load_state_dict(state["opt_dl"])
         start_step, history = int(state["step"]), list(state.get("history", []))
-    G_train, D_train = G, D
+        best_psnr = float(state.get("best_psnr", -math.inf))
+        lr_anchor = tuple(state.get("lr_anchor", (0, cfg.lr)))
+        if int(state.get("steps", state["config"]["steps"])) != cfg.steps:
+            lr_anchor = (start_step, _cosine(start_step, *lr_anchor, int(state.get("steps", state["config"]["steps"])), cfg.lr))
+            report("warning", message=f"--steps {cfg.steps}: the learning rate decays from {lr_anchor[1]:.2e} at step {start_step}")
+    G_train, D_train, DL_train = G, D, DL
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         G_train = torch.nn.parallel.DistributedDataParallel(G, device_ids=ids)
         D_train = torch.nn.parallel.DistributedDataParallel(D, device_ids=ids)
+        DL_train = torch.nn.parallel.DistributedDataParallel(DL, device_ids=ids)
 
-    paths = find_photos(cfg.data)
-    train_paths, val_paths = split_photos(paths, cfg.val_fraction, cfg.seed)
     warn = (lambda m: report("warning", message=m)) if cfg.json else (lambda m: print(m, file=sys.stderr))
-    sampler = CropSampler(load_photos(train_paths, cfg.max_short_side, warn if rank == 0 else lambda m: None), gcfg.image_size, cfg.max_zoom_out)
-    val_sampler = CropSampler(load_photos(val_paths, cfg.max_short_side, warn), gcfg.image_size, cfg.max_zoom_out) if val_paths else None
+    paths = find_photos(cfg.data)
+    report("loading", photos=len(paths))
+    progress = lambda done, total: report("loading", done=done, photos=total)  # noqa: E731
+    loaded = load_photos(paths, cfg.max_short_side, warn if rank == 0 else lambda m: None, progress if rank == 0 else None)
+    # Split what could be read, so one unreadable file never leaves the training side empty.
+    train_paths, val_paths = split_photos(list(loaded), cfg.val_fraction, cfg.seed)
+    sampler = CropSampler([loaded[p] for p in train_paths], gcfg.image_size, cfg.max_zoom_out)
+    val_sampler = CropSampler([loaded[p] for p in val_paths], gcfg.image_size, cfg.max_zoom_out) if val_paths else None
     val_rng = np.random.default_rng([cfg.seed, 999_999])
     val_images = val_sampler.batch(cfg.val_crops, val_rng) if val_sampler and rank == 0 else None
     val_masks = torch.from_numpy(make_batch(cfg.mask_strategy if cfg.arch != "center" else "center", cfg.val_crops, gcfg.image_size, val_rng)) if val_images is not None else None
@@ -188,8 +233,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
     )
 
-    def lr_at(step: int) -> float:  # cosine decay to 5% over the run: the last steps polish, the first explore
-        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / max(cfg.steps, 1), 1.0))))
+    def lr_at(step: int) -> float:
+        return _cosine(step, *lr_anchor, cfg.steps, cfg.lr)
+
+    def adv_scale(step: int) -> float:  # the critics join gradually, once the fill is roughly right
+        return min(1.0, (step + 1) / cfg.adv_warmup) if cfg.adv_warmup > 0 else 1.0
 
     def save(step: int) -> None:
         if rank != 0:
@@ -197,14 +245,17 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         path = ckpt.save_checkpoint(
             {
                 "kind": "training", "generator": G.state_dict(), "discriminator": D.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "steps": cfg.steps,
+                "local_discriminator": DL.state_dict(), "opt_dl": opt_dl.state_dict(),
                 "config": asdict(cfg), "gen_config": gcfg.to_dict(), "history": history,
+                "best_psnr": best_psnr, "lr_anchor": list(lr_anchor),
             },
             resume_path,
         )
         report("checkpoint", step=step, path=str(path))
 
     def validate(step: int) -> None:
+        nonlocal best_psnr
         if val_images is None:
             return
         G.eval()
@@ -216,6 +267,18 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         _save_preview(preview, val_images, val_masks, pred, gcfg.fill)
         history.append({"step": step, "val_psnr": round(psnr, 3), "time": time.time()})
         report("val", step=step, val_psnr=round(psnr, 3), preview=str(preview))
+        if psnr > best_psnr:
+            best_psnr = psnr
+            best = ckpt.export_inference(G, gcfg, {"steps": step, "val_psnr": round(psnr, 3), **record()}, out / "best.pt")
+            report("best", step=step, val_psnr=round(psnr, 3), model=str(best))
+
+    def record() -> dict:
+        return {
+            "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
+            "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
+            "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
+            "fm_weight": cfg.fm_weight, "lr": cfg.lr, "history": history, **init_record,
+        }
 
     stop = {"flag": False}
 
@@ -226,6 +289,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     G_train.train()
     D_train.train()
     rate, t_last, step = None, time.time(), start_step
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     try:
         while step < cfg.steps:
             rng = np.random.default_rng([cfg.seed, rank, step])
@@ -238,16 +302,30 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             target = images * 2 - 1
             pred = G_train(generator_input(images, masks, gcfg.fill))
             loss_rec = reconstruction_loss(pred, target, masks)
-            loss_d = loss_adv = torch.zeros((), device=device)
+            loss_d = loss_adv = loss_local = loss_fm = torch.zeros((), device=device)
+            composite = pred * masks + target * (1 - masks)
             if cfg.adv_weight > 0:
-                composite = pred * masks + target * (1 - masks)
                 d_out = D_train(torch.cat([target, composite.detach()]))
                 loss_d = adversarial_losses(d_out[: len(target)], d_out[len(target):])
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
                 loss_adv = generator_adversarial(D_train(composite))
-            loss = (1 - cfg.adv_weight) * loss_rec + cfg.adv_weight * loss_adv
+            if cfg.local_adv_weight > 0 or cfg.fm_weight > 0:
+                dl_out, _ = DL_train(torch.cat([target, composite.detach()]))
+                loss_dl = local_adversarial_losses(dl_out[: len(target)], dl_out[len(target):], masks)
+                opt_dl.zero_grad(set_to_none=True)
+                loss_dl.backward()
+                opt_dl.step()
+                loss_d = loss_d + loss_dl.detach()
+                (fake_map, fake_feats), (_, real_feats) = DL_train(composite), DL_train(target)
+                loss_local = local_generator_adversarial(fake_map, masks)
+                loss_fm = feature_matching(fake_feats, real_feats)
+            k = adv_scale(step)
+            loss = (
+                (1 - cfg.adv_weight) * loss_rec + k * cfg.adv_weight * loss_adv
+                + k * cfg.local_adv_weight * loss_local + k * cfg.fm_weight * loss_fm
+            )
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
@@ -259,7 +337,8 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             t_last = now
             if step % cfg.log_every == 0 or step == cfg.steps:
                 report(
-                    "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5), loss_adv=round(loss_adv.item(), 4),
+                    "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5),
+                    loss_adv=round((loss_adv + loss_local).item(), 4), loss_fm=round(loss_fm.item(), 4),
                     loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 7),
                     eta_s=round((cfg.steps - step) * cfg.batch_size * world / rate, 1),
                 )
@@ -267,24 +346,24 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
                 validate(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
-            halt = torch.tensor([float(stop["flag"] or stop_requested())])
+            out_of_time = time.monotonic() > deadline
+            # On the run's device: NCCL only reduces CUDA tensors.
+            halt = torch.tensor([float(stop["flag"] or stop_requested() or out_of_time)], device=device)
             if world > 1:
                 dist.all_reduce(halt)
             if halt.item() > 0:
-                save(step)
-                report("stopped", step=step)
+                if step < cfg.steps:
+                    if not history or history[-1]["step"] != step:
+                        validate(step)
+                    save(step)
+                    report("stopped", step=step, reason="time" if out_of_time else "request")
                 break
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     model_path = None
     if rank == 0:
-        record = {
-            "steps": step, "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
-            "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
-            "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "lr": cfg.lr, "history": history, **init_record,
-        }
-        model_path = ckpt.export_inference(G, gcfg, record, out / "model.pt")
+        model_path = ckpt.export_inference(G, gcfg, {"steps": step, **record()}, out / "model.pt")
         report("done", step=step, model=str(model_path))
     if world > 1:
         dist.barrier()
