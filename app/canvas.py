@@ -1,4 +1,4 @@
-"""The editing canvas: the photo, the mask overlay on top, a brush outline that follows the cursor.
+"""The editing canvas: the photo, the sampling-area and hole overlays on top, a brush outline that follows the cursor.
 
 Mouse gestures are turned into tool gestures (app.tools) in image coordinates; panning and zooming come
 from ZoomView. `[` and `]` change the brush size as in other editors.
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.mask import MaskLayer
-from app.tools import Gesture, RectGesture, StrokeGesture, Tool
+from app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
 from app.zoomview import ZoomView
 
 MIN_BRUSH, MAX_BRUSH = 1, 500
@@ -89,10 +89,12 @@ class Canvas(ZoomView):
         super().__init__(parent)
         self.undo_stack = undo_stack
         self.layer: MaskLayer | None = None
+        self.sampling_layer: MaskLayer | None = None
         self.tool = Tool.BRUSH
         self.brush_size = 40
         self._gesture: Gesture | None = None
         self.image_item = QGraphicsPixmapItem()
+        self.sampling_overlay = MaskOverlay()
         self.overlay = MaskOverlay()
         self.outline = BrushOutline()
         self.outline.hide()
@@ -102,7 +104,7 @@ class Canvas(ZoomView):
         self.rect_preview.setPen(pen)
         self.rect_preview.setZValue(9)
         self.rect_preview.hide()
-        for item in (self.image_item, self.overlay, self.outline, self.rect_preview):
+        for item in (self.image_item, self.sampling_overlay, self.overlay, self.outline, self.rect_preview):
             self.scene().addItem(item)
         self.setMouseTracking(True)
         self.viewport().setCursor(self.idle_cursor())
@@ -112,12 +114,15 @@ class Canvas(ZoomView):
         self.scene().setSceneRect(QRectF(image.rect()))
         self.refresh_pixmap_modes()
 
-    def set_layer(self, layer: MaskLayer) -> None:
-        self.layer = layer
-        self.overlay.set_layer(layer)
+    def set_layers(self, hole: MaskLayer, sampling: MaskLayer) -> None:
+        """The hole mask (brush, rectangle, eraser) and the sampling area (sampling brush), drawn under the hole."""
+        self.layer, self.sampling_layer = hole, sampling
+        self.overlay.set_layer(hole)
+        self.sampling_overlay.set_layer(sampling)
 
     def set_overlay_opacity(self, percent: int) -> None:
-        self.overlay.setOpacity(percent / 100)
+        for overlay in (self.overlay, self.sampling_overlay):
+            overlay.setOpacity(percent / 100)
 
     def set_tool(self, tool: Tool) -> None:
         self.tool = tool
@@ -140,8 +145,11 @@ class Canvas(ZoomView):
             self.rect_preview.setRect(rect)
 
     def _new_gesture(self, modifiers: Qt.KeyboardModifier) -> Gesture:
+        alt = bool(modifiers & Qt.KeyboardModifier.AltModifier)
         if self.tool is Tool.RECT:
-            return RectGesture(self.layer, self.undo_stack, bool(modifiers & Qt.KeyboardModifier.AltModifier), self._preview)
+            return RectGesture(self.layer, self.undo_stack, alt, self._preview)
+        if self.tool is Tool.SAMPLE:
+            return SamplingStroke(self.sampling_layer, self.undo_stack, self.brush_size, alt)
         return StrokeGesture(self.layer, self.undo_stack, self.brush_size, self.tool is Tool.ERASER)
 
     # events ----------------------------------------------------------------

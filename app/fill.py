@@ -7,7 +7,7 @@ once per (file, device) and reused by later fills, under a lock so two workers n
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ class FillOptions:
     ring_width: int = 96
     quality: str = "fast"
     seed: int = 0
+    region: np.ndarray | None = field(default=None, compare=False, repr=False)  # bool HxW for sampling "region"
 
     @classmethod
     def from_settings(cls, settings: S.Settings) -> FillOptions:
@@ -40,6 +41,10 @@ class FillOptions:
             seed=settings.get(S.SEED),
         )
 
+    def sampling_from(self, region: np.ndarray) -> FillOptions:
+        """Copy only from the painted sampling area; an empty one keeps the default sampling."""
+        return replace(self, sampling="region", region=region) if region.any() else self
+
     def resolved_model_path(self) -> Path:
         return Path(self.model_path) if self.model_path else default_model_path()
 
@@ -48,7 +53,7 @@ class FillOptions:
 
         return PatchFillOptions(
             patch_size=self.patch_size, sampling=self.sampling, ring_width=self.ring_width,
-            quality=self.quality, seed=self.seed,
+            region=self.region, quality=self.quality, seed=self.seed,
         )
 
 
@@ -57,13 +62,13 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[str, str] | None = None
+        self._key: tuple | None = None
         self._model = None
 
     def get(self, path: Path, device: str):
-        from model.checkpoint import load_model
+        from model.checkpoint import load_model, model_key
 
-        key = (str(Path(path).resolve()), device)
+        key = (model_key(path), device)  # a model retrained into the same file is loaded again
         with self._lock:
             if self._key != key:
                 self._model = None

@@ -1,4 +1,4 @@
-"""The Fill dock: which methods to run, per-method progress, Fill and Cancel, and what model/device is used."""
+"""The Fill dock: which methods to run, per-method progress, Fill, Variations and Cancel, and what model/device is used."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +26,7 @@ METHOD_HINTS = {
 
 class FillPanel(QWidget):
     fillRequested = Signal()
+    variationsRequested = Signal()
     cancelRequested = Signal()
 
     def __init__(self, settings: S.Settings, parent: QWidget | None = None) -> None:
@@ -65,6 +67,19 @@ class FillPanel(QWidget):
         buttons.addWidget(self.fill_button, 2)
         buttons.addWidget(self.cancel_button, 1)
 
+        self.variations_button = QPushButton("Variations")
+        self.variations_button.setToolTip("Fill again with new seeds (patch and hybrid) and compare the results "
+                                          "side by side (Ctrl+Shift+Enter)")
+        self.variations_button.clicked.connect(self.variationsRequested)
+        self.variations_spin = QSpinBox()
+        self.variations_spin.setRange(1, 8)
+        self.variations_spin.setValue(settings.get(S.VARIATIONS))
+        self.variations_spin.setToolTip("How many new seeds each press of Variations tries")
+        self.variations_spin.valueChanged.connect(self._save_variations)
+        variations = QHBoxLayout()
+        variations.addWidget(self.variations_button, 2)
+        variations.addWidget(self.variations_spin, 1)
+
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.model_label.setObjectName("hint")
@@ -77,6 +92,7 @@ class FillPanel(QWidget):
         layout.addLayout(grid)
         layout.addSpacing(6)
         layout.addLayout(buttons)
+        layout.addLayout(variations)
         layout.addSpacing(6)
         layout.addWidget(self.model_label)
         layout.addWidget(self.device_label)
@@ -85,11 +101,15 @@ class FillPanel(QWidget):
     def _save_methods(self) -> None:
         self.settings.set(S.METHODS_ON, self.checked_methods())
 
+    def _save_variations(self, count: int) -> None:
+        self.settings.set(S.VARIATIONS, count)
+
     def checked_methods(self) -> list[str]:
         return [m for m, check in self.checks.items() if check.isChecked()]
 
     def set_running(self, running: bool) -> None:
         self.fill_button.setEnabled(not running)
+        self.variations_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for check in self.checks.values():
             check.setEnabled(not running)

@@ -7,11 +7,13 @@ the runner, so the GUI thread stays free to paint.
 from __future__ import annotations
 
 import io
-import logging
+import itertools
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -22,6 +24,7 @@ from PySide6.QtGui import (
     QIcon,
     QImage,
     QKeySequence,
+    QPainter,
     QPixmap,
     QUndoStack,
 )
@@ -46,9 +49,10 @@ from app.batch_dialog import BatchDialog
 from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from app.dialogs import SettingsDialog, about_text, confirm_discard, confirm_overwrite, show_error
 from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, open_filter
-from app.fill import FillOptions, ModelCache, fill_task, load_model_task
+from app.fill import FillOptions, ModelCache, load_model_task
+from app.fill_controller import FillController, FillJob
 from app.fill_panel import FillPanel
-from app.mask import MaskLayer
+from app.mask import SAMPLING_COLOR, MaskLayer
 from app.mask_ops import grow, shrink
 from app.paths import icon, log_dir
 from app.qtimage import pil_to_qimage
@@ -58,8 +62,6 @@ from app.train_wizard import TrainWizard
 from app.undo import ApplyFillCommand, MaskEditCommand
 from app.workers import Task, TaskRunner
 from model.errors import InpaintError
-
-log = logging.getLogger(__name__)
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 
@@ -101,15 +103,13 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.document: Document | None = None
         self.layer: MaskLayer | None = None
+        self.sampling_layer: MaskLayer | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(200)
         self.runner = TaskRunner(parent=self)
         self.models = ModelCache()
-        self.fill_results: dict = {}
-        self._fill_tasks: dict[str, Task] = {}
-        self._fill_errors: list[tuple[str, str, str]] = []
-        self._generation = 0
         self._mask_color = QColor(settings.get(S.MASK_COLOR))
+        self._seeds = itertools.count(1)  # variation seeds: each press of Variations tries ones not tried yet
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -127,7 +127,10 @@ class MainWindow(QMainWindow):
 
         self.fill_panel = FillPanel(settings)
         self.fill_panel.fillRequested.connect(self.start_fill)
+        self.fill_panel.variationsRequested.connect(self.start_variations)
         self.fill_panel.cancelRequested.connect(self.cancel_fill)
+        self.fills = FillController(self.runner, self.models, self.fill_panel, self.results, self)
+        self.fills.finished.connect(self._on_fills_finished)
         dock = QDockWidget("Fill", self)
         dock.setObjectName("fillDock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -187,13 +190,17 @@ class MainWindow(QMainWindow):
             (Tool.BRUSH, "B", "brush", "Brush: paint what should go"),
             (Tool.RECT, "M", "rectangle", "Rectangle: drag a box (Alt erases)"),
             (Tool.ERASER, "E", "eraser", "Eraser: remove mask"),
+            (Tool.SAMPLE, "S", "sample", "Sampling brush: paint where the fill may copy from (Alt erases)"),
         ):
             action = self._action(tool.value, lambda _=False, t=tool: self.set_tool(t), key, name, tip)
             action.setCheckable(True)
             self.tool_actions[tool] = action
         self.tool_actions[Tool.BRUSH].setChecked(True)
-        self.clear_action = self._action("Clear mask", lambda: self.mask_op("Clear mask", lambda m: m & False),
+        self.clear_action = self._action("Clear mask", lambda: self.mask_op("Clear mask", np.zeros_like),
                                          "Ctrl+Shift+A", "clear")
+        self.clear_sampling_action = self._action(
+            "Clear sampling area", lambda: self.mask_op("Clear sampling area", np.zeros_like, self.sampling_layer),
+            tip="Clear the sampling area: fills copy from around the hole again")
         self.invert_action = self._action("Invert mask", lambda: self.mask_op("Invert mask", lambda m: ~m),
                                           "Ctrl+I", "invert")
         self.grow_action = self._action("Grow mask", lambda: self.mask_op("Grow mask", lambda m: grow(m, self.grow_spin.value())),
@@ -202,6 +209,9 @@ class MainWindow(QMainWindow):
                                           lambda: self.mask_op("Shrink mask", lambda m: shrink(m, self.grow_spin.value())),
                                           "Ctrl+Shift+-", "shrink")
         self.fill_action = self._action("&Fill", self.start_fill, ["Ctrl+Return", "Ctrl+Enter"], "fill")
+        self.variations_action = self._action("Fill &variations", self.start_variations,
+                                              ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
+                                              tip="Fill again with new seeds and compare the results")
         self.cancel_action = self._action("Cancel fill", self.cancel_fill, "Esc")
         self.fit_action = self._action("&Fit", self.fit, "Ctrl+0", "fit")
         self.actual_action = self._action("&100%", self.actual_size, "Ctrl+1", "actual")
@@ -228,12 +238,13 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         edit_menu.addActions([self.clear_action, self.invert_action, self.grow_action, self.shrink_action])
+        edit_menu.addAction(self.clear_sampling_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.settings_action)
         tools_menu = bar.addMenu("&Tools")
         tools_menu.addActions(list(self.tool_actions.values()))
         tools_menu.addSeparator()
-        tools_menu.addActions([self.fill_action, self.cancel_action])
+        tools_menu.addActions([self.fill_action, self.variations_action, self.cancel_action])
         tools_menu.addSeparator()
         tools_menu.addActions([self.batch_action, self.train_action])
         view_menu = bar.addMenu("&View")
@@ -327,17 +338,15 @@ class MainWindow(QMainWindow):
         return True
 
     def set_document(self, document: Document) -> None:
-        self._abandon_fill()
+        self.fills.reset()
         self.undo_stack.clear()
         self.document = document
         document.imageChanged.connect(self._on_image_changed)
         self.layer = MaskLayer(self._qsize(document), self._mask_color, self)
+        self.sampling_layer = MaskLayer(self._qsize(document), QColor(SAMPLING_COLOR), self)
         self.canvas.set_image(pil_to_qimage(document.image))
-        self.canvas.set_layer(self.layer)
+        self.canvas.set_layers(self.layer, self.sampling_layer)
         self.canvas.fit()
-        self.results.clear()
-        self.fill_results.clear()
-        self.fill_panel.reset([])
         self.tabs.setCurrentIndex(EDIT_TAB)
         w, h = document.image.size
         self.size_label.setText(f"{w} × {h} {document.image.mode}")
@@ -448,13 +457,14 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool(tool)
         self.tabs.setCurrentIndex(EDIT_TAB)
 
-    def mask_op(self, name: str, fn) -> None:
-        """Apply a whole-mask operation as one undo step."""
-        if self.layer is None:
+    def mask_op(self, name: str, fn, layer: MaskLayer | None = None) -> None:
+        """Apply a whole-mask operation to `layer` (the hole mask by default) as one undo step."""
+        layer = layer or self.layer
+        if layer is None:
             return
-        before = self.layer.array()
-        self.layer.set_array(fn(before))
-        MaskEditCommand.record(self.undo_stack, self.layer, before, name)
+        before = layer.array()
+        layer.set_array(fn(before))
+        MaskEditCommand.record(self.undo_stack, layer, before, name)
         self.tabs.setCurrentIndex(EDIT_TAB)
 
     def _on_brush_size(self, size: int) -> None:
@@ -536,120 +546,98 @@ class MainWindow(QMainWindow):
         task.signals.errored.connect(failed)
         return self.runner.submit(task)
 
-    def is_filling(self) -> bool:
-        return bool(self._fill_tasks)
+    @property
+    def fill_results(self) -> dict:
+        """key -> FillResult of the comparison shown; keys are methods, and method@seed for variations."""
+        return self.fills.results
 
-    def start_fill(self) -> bool:
+    def is_filling(self) -> bool:
+        return self.fills.is_running()
+
+    def _fill_request(self) -> tuple[np.ndarray, FillOptions] | None:
+        """The hole and the options to fill it with (the sampling area, if painted), or None with a hint."""
         if self.document is None or self.layer is None or self.is_filling():
-            return False
+            return None
         mask = self.layer.array()
         if not mask.any():
             self.statusBar().showMessage("Paint over the area to fill first (brush or rectangle)", 5000)
+            return None
+        return mask, self.fill_options().sampling_from(self.sampling_layer.array())
+
+    def start_fill(self) -> bool:
+        """Fill with each checked method and compare the results side by side."""
+        request = self._fill_request()
+        if request is None:
             return False
         methods = self.fill_panel.checked_methods()
         if not methods:
             self.statusBar().showMessage("Choose at least one method in the Fill panel", 5000)
             return False
-        options = self.fill_options()
-        image = self.document.image
-        self._generation += 1
-        generation = self._generation
-        self.fill_results.clear()
-        self._fill_errors.clear()
-        self.results.start(self.canvas.image_item.pixmap(), QPixmap.fromImage(self.layer.image),
-                           self.canvas.overlay.opacity(), [(m, S.METHOD_LABELS[m]) for m in methods])
-        self.tabs.setCurrentIndex(COMPARE_TAB)
-        self.fill_panel.reset(methods)
-        self.fill_panel.set_running(True)
-        for method in methods:
-            task = Task(fill_task(method, image, mask, options, self.models), name=f"fill ({method})")
-            self._connect_fill(task, method, generation)
-            self._fill_tasks[method] = task
-        # Submit on the next event-loop turn: the panels get painted before workers compete for the CPU.
-        tasks = list(self._fill_tasks.values())
-        QTimer.singleShot(0, lambda: [self.runner.submit(t) for t in tasks])
-        self.statusBar().showMessage(f"Filling with {len(methods)} method(s)…")
+        mask, options = request
+        self._compare([FillJob(m, m, S.METHOD_LABELS[m], options) for m in methods], mask, fresh=True)
         return True
 
-    def _connect_fill(self, task: Task, method: str, generation: int) -> None:
-        current = lambda: generation == self._generation  # noqa: E731 - ignore signals of a replaced fill
-        sig = task.signals
-        sig.started.connect(lambda: current() and self._on_fill_started(method))
-        sig.progress.connect(lambda f: current() and self._on_fill_progress(method, f))
-        sig.finished.connect(lambda r: current() and self._on_fill_result(method, r))
-        sig.errored.connect(lambda msg, details: current() and self._on_fill_error(method, msg, details))
-        sig.cancelled.connect(lambda: current() and self._on_fill_message(method, "cancelled"))
-        sig.done.connect(lambda: self._on_fill_done(method, generation))
+    def start_variations(self) -> bool:
+        """Fill again with new seeds: the checked patch-based methods (else patch) once per seed, as extra
+        panels beside the comparison of the same hole, or in a new one."""
+        request = self._fill_request()
+        if request is None:
+            return False
+        mask, options = request
+        methods = [m for m in self.fill_panel.checked_methods() if m in S.PATCH_METHODS] or ["patch"]
+        count = self.fill_panel.variations_spin.value()
+        seeds = itertools.islice((s for s in self._seeds if s != options.seed), count)
+        jobs = [FillJob(f"{m}@{seed}", m, f"{S.METHOD_LABELS[m]} · seed {seed}", replace(options, seed=seed))
+                for seed in seeds for m in methods]
+        fresh = self.fills.mask is None or not np.array_equal(mask, self.fills.mask)
+        self._compare(jobs, mask, fresh)
+        return True
 
-    def _on_fill_started(self, method: str) -> None:
-        self.fill_panel.set_status(method, "running")
-        self.results.panel(method).info.setText("Running…")
+    def _compare(self, jobs: list[FillJob], mask: np.ndarray, fresh: bool) -> None:
+        panels = [(job.key, job.title) for job in jobs]
+        if fresh:
+            self.fills.reset()
+            self.results.start(self.canvas.image_item.pixmap(), self._overlay_pixmap(),
+                               self.canvas.overlay.opacity(), panels)
+        else:
+            self.results.add(panels)
+        self.tabs.setCurrentIndex(COMPARE_TAB)
+        self.fills.run(jobs, self.document.image, mask)
+        where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
+        self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
 
-    def _on_fill_progress(self, method: str, fraction: float) -> None:
-        self.fill_panel.set_progress(method, fraction)
-        self.results.panel(method).set_progress(fraction)
+    def _overlay_pixmap(self) -> QPixmap:
+        """The sampling area with the hole over it, as the canvas shows them, for the Compare view's original."""
+        pixmap = QPixmap.fromImage(self.sampling_layer.image)
+        painter = QPainter(pixmap)
+        painter.drawImage(0, 0, self.layer.image)
+        painter.end()
+        return pixmap
 
-    def _on_fill_result(self, method: str, outcome) -> None:
-        result, preview = outcome
-        self.fill_results[method] = result
-        info = f"{result.seconds:.2f} s · {result.device}"
-        self.results.set_result(method, preview, info)
-        self.fill_panel.set_progress(method, 1.0)
-        self.fill_panel.set_status(method, f"{result.seconds:.2f} s")
-        for note in getattr(result, "notes", []) or []:
-            log.info("%s: %s", method, note)
-
-    def _on_fill_error(self, method: str, message: str, details: str) -> None:
-        self._fill_errors.append((method, message, details))
-        self.results.panel(method).set_message(message, error=True)
-        self.fill_panel.set_status(method, "failed")
-
-    def _on_fill_message(self, method: str, text: str) -> None:
-        self.results.panel(method).set_message(text.capitalize())
-        self.fill_panel.set_status(method, text)
-
-    def _on_fill_done(self, method: str, generation: int) -> None:
-        if generation != self._generation:
-            return
-        self._fill_tasks.pop(method, None)
-        if self._fill_tasks:
-            return
-        self.fill_panel.set_running(False)
+    @Slot()
+    def _on_fills_finished(self) -> None:
         done = len(self.fill_results)
         self.statusBar().showMessage(f"Fill finished: {done} result(s). Click one and press Apply.", 8000)
-        if self._fill_errors:
-            text = "\n".join(f"{S.METHOD_LABELS[m]}: {msg}" for m, msg, _ in self._fill_errors)
-            details = "\n\n".join(d for _, _, d in self._fill_errors)
+        errors = self.fills.errors
+        if errors:
+            text = "\n".join(f"{title}: {msg}" for title, msg, _ in errors)
+            details = "\n\n".join(d for _, _, d in errors)
             show_error(self, "Some fills failed", text, details)
         self.fillFinished.emit()
 
     def cancel_fill(self) -> None:
-        if not self._fill_tasks:
-            return
-        for method, task in self._fill_tasks.items():
-            task.cancel()
-            self.fill_panel.set_status(method, "cancelling…")
-        self.statusBar().showMessage("Cancelling…", 3000)
+        if self.fills.cancel():
+            self.statusBar().showMessage("Cancelling…", 3000)
 
-    def _abandon_fill(self) -> None:
-        """Stop any running fill and ignore whatever it still reports (the image it used is gone)."""
-        for task in self._fill_tasks.values():
-            task.cancel()
-        self._fill_tasks.clear()
-        self._generation += 1
-        self.fill_panel.set_running(False)
-
-    def apply_result(self, method: str) -> None:
-        result = self.fill_results.get(method)
+    def apply_result(self, key: str) -> None:
+        result = self.fill_results.get(key)
         if result is None or self.document is None:
             return
-        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, S.METHOD_LABELS[method]))
-        self._abandon_fill()
-        self.results.clear()
-        self.fill_results.clear()
-        self.fill_panel.reset([])
+        title = self.fills.titles[key]
+        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, title))
+        self.fills.reset()
         self.tabs.setCurrentIndex(EDIT_TAB)
-        self.statusBar().showMessage(f"Applied {S.METHOD_LABELS[method]} — Ctrl+Z undoes it", 6000)
+        self.statusBar().showMessage(f"Applied {title} — Ctrl+Z undoes it", 6000)
 
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:

@@ -14,6 +14,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from app.mask_ops import bbox
 from app.qtimage import argb_view
 
+SAMPLING_COLOR = "#34c759"  # green, so the sampling area never looks like the (red-ish) hole
+
 
 class MaskLayer(QObject):
     """Owns the mask pixels; emits `changed(rect)` with the dirty image rectangle after every edit."""

@@ -1,4 +1,4 @@
-"""Side-by-side comparison: the original with its mask, then one panel per fill method.
+"""Side-by-side comparison: the original with its mask, then one panel per fill (method, or method and seed).
 
 All panels share zoom and pan (ViewSync). Holding `\\` (or a panel's Before button) shows the original
 in place of the fill, as Lightroom's before/after does. Click a panel to pick it, double-click or press
@@ -131,6 +131,7 @@ class ResultsView(QWidget):
         self.panels: dict[str, ResultPanel] = {}
         self.selected: str | None = None
         self._sync = ViewSync(self)
+        self._before = QPixmap()
         self._aspect = 1.0
         self._columns = 0
 
@@ -167,18 +168,23 @@ class ResultsView(QWidget):
     def start(self, before: QPixmap, mask: QPixmap, mask_opacity: float, methods: list[tuple[str, str]]) -> None:
         """Lay out a fresh comparison: the original with its mask plus a waiting panel per (key, title)."""
         self.clear()
+        self._before = before
         self._aspect = before.width() / max(1, before.height())
         original = ResultPanel("Original", before, selectable=False)
         overlay = QGraphicsPixmapItem(mask, original.item)
         overlay.setOpacity(mask_opacity)
         original.set_message(f"{before.width()} × {before.height()} with mask")
         self._add(ORIGINAL, original)
-        for key, title in methods:
-            panel = ResultPanel(title, before, selectable=True)
+        self.add(methods)
+        self.hint.setText("Click a result to pick it · hold \\ for before/after · Ctrl+wheel zooms all panels")
+
+    def add(self, fills: list[tuple[str, str]]) -> None:
+        """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
+        for key, title in fills:
+            panel = ResultPanel(title, self._before, selectable=True)
             panel.clicked.connect(lambda k=key: self.select(k))
             panel.doubleClicked.connect(lambda k=key: self._apply_if_ready(k))
             self._add(key, panel)
-        self.hint.setText("Click a result to pick it · hold \\ for before/after · Ctrl+wheel zooms all panels")
         self._relayout()
 
     def _add(self, key: str, panel: ResultPanel) -> None:

@@ -20,6 +20,7 @@ METHOD_LABELS = {"context-encoder": "Context encoder", "patch": "Patch fill", "h
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SAMPLINGS = ("ring", "image")
 QUALITIES = ("fast", "best")
+PATCH_METHODS = ("patch", "hybrid")  # the methods that take a seed and a sampling area
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ SAMPLING = Key("fill/sampling", "ring")
 RING_WIDTH = Key("fill/ring_width", 96)
 QUALITY = Key("fill/quality", "fast")
 SEED = Key("fill/seed", 0)
+VARIATIONS = Key("fill/variations", 3)  # new seeds per press of Variations
 BRUSH_SIZE = Key("mask/brush_size", 40)
 MASK_COLOR = Key("mask/color", "#ff3860")
 MASK_OPACITY = Key("mask/opacity", 55)  # percent

@@ -16,6 +16,7 @@ class Tool(Enum):
     BRUSH = "Brush"
     RECT = "Rectangle"
     ERASER = "Eraser"
+    SAMPLE = "Sampling brush"
 
 
 class Gesture:
@@ -59,6 +60,14 @@ class StrokeGesture(Gesture):
         if self._last is not None and pos != self._last:
             self.layer.paint_line(self._last, pos, self.diameter, self.erase)
             self._last = pos
+
+
+class SamplingStroke(StrokeGesture):
+    """The sampling brush: paints (or, with Alt, erases) the area the fill may copy from."""
+
+    def __init__(self, layer: MaskLayer, stack: QUndoStack, diameter: int, erase: bool) -> None:
+        super().__init__(layer, stack, diameter, erase)
+        self.name = "Erase sampling area" if erase else "Paint sampling area"
 
 
 class RectGesture(Gesture):
