@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -24,7 +26,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -35,7 +36,19 @@ from app import settings as S
 from app.dialogs import show_error
 from app.fill import FillOptions
 
-DEFAULT_STEPS = 500
+# How long to train: (minutes, label, what it typically gives). The last run's score says what it really gave.
+DURATIONS = (
+    (10, "10 minutes", "Typically a modest gain, often too small to see: a first try."),
+    (30, "30 minutes", "A small gain on photos like these; sometimes visible in the fill."),
+    (60, "1 hour", "A clearer gain on photos of one kind."),
+    (600, "Overnight (10 hours)", "The most these photos can teach. With only a few photos the model may start to "
+                                  "learn them by heart; the score at the end shows that too."),
+)
+DEFAULT_MINUTES = 30
+CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
+PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
+BATCH_SIZE = 32  # the engine's default
+FEW_STEPS = 200  # fewer steps than this change a model little
 KILL_AFTER_MS = 30_000  # time to finish the current step and write the checkpoint after SIGTERM
 STDERR_TAIL_LINES = 20
 
@@ -56,6 +69,31 @@ def runs_dir() -> Path:
 
 def has_checkpoint(run_dir: str) -> bool:
     return bool(run_dir) and (Path(run_dir) / "checkpoint.pt").is_file()
+
+
+def saved_step(run_dir: str) -> int:
+    """The step of the run's last checkpoint, from its log (a few lines of text, unlike the checkpoint itself)."""
+    step = 0
+    try:
+        with open(Path(run_dir) / "log.jsonl", encoding="utf-8") as log:
+            for line in log:
+                if '"checkpoint"' in line:
+                    step = int(json.loads(line).get("step", step))
+    except (OSError, ValueError):
+        pass
+    return step
+
+
+def planned_steps(minutes: float) -> int:
+    return max(1, round(minutes * 60 * PLANNED_IMAGES_PER_S / BATCH_SIZE))
+
+
+def estimate_text(minutes: float, outlook: str) -> str:
+    low, high = (round(minutes * 60 * rate / BATCH_SIZE) for rate in CPU_IMAGES_PER_S)
+    slow, fast = CPU_IMAGES_PER_S
+    return (f"About {low:,}–{high:,} steps of {BATCH_SIZE} crops on a CPU ({slow}–{fast} images/s); on a GPU "
+            f"the run takes less time. {outlook} At the end the new model and the current one are scored on photos "
+            "kept out of training, so you see what it gained.")
 
 
 def format_duration(seconds: float) -> str:
@@ -106,6 +144,7 @@ class TrainProcess(QObject):
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)
 
+    @Slot()
     def _read_stdout(self) -> None:
         self._stdout += bytes(self.process.readAllStandardOutput())
         *lines, self._stdout = self._stdout.split(b"\n")
@@ -117,15 +156,18 @@ class TrainProcess(QObject):
             if isinstance(record, dict) and "event" in record:
                 self.event.emit(record)
 
+    @Slot()
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
         self._stderr.extend(line for line in text.splitlines() if line.strip())
 
+    @Slot(int, QProcess.ExitStatus)
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()
         self._read_stdout()
         self.ended.emit(code, status == QProcess.ExitStatus.CrashExit)
 
+    @Slot(QProcess.ProcessError)
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
             self._stderr.append(f"could not start {self.process.program()}: {self.process.errorString()}")
@@ -133,7 +175,7 @@ class TrainProcess(QObject):
 
 
 class SetupPage(QWizardPage):
-    """Photos, run folder, steps; the starting model is the one the app uses now."""
+    """Photos, run folder and how long to train; the starting model is the one the app uses now."""
 
     def __init__(self, settings: S.Settings) -> None:
         super().__init__()
@@ -150,10 +192,12 @@ class SetupPage(QWizardPage):
         self.run_edit = QLineEdit()
         self.run_edit.setPlaceholderText("Folder for checkpoints, previews and the new model")
         self.run_edit.textChanged.connect(self._on_run_changed)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1_000_000)
-        self.steps.setSingleStep(100)
-        self.steps.setValue(DEFAULT_STEPS)
+        self.duration = QComboBox()
+        for minutes, label, _outlook in DURATIONS:
+            self.duration.addItem(label, minutes)
+        self.duration.currentIndexChanged.connect(self._on_duration_changed)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
         self.resume = QCheckBox("Resume the run saved in this folder (untick to start over and replace it)")
         self.resume.setVisible(False)
         self.problem = QLabel()
@@ -163,9 +207,12 @@ class SetupPage(QWizardPage):
         form.addRow("Photos", self._browse_row(self.photos_edit, "Choose the folder of photos"))
         form.addRow("Run folder", self._browse_row(self.run_edit, "Choose a run folder"))
         form.addRow("", self.resume)
-        form.addRow("Steps (total)", self.steps)
+        form.addRow("Train for", self.duration)
+        form.addRow("", self.estimate)
         form.addRow("Starting model", QLabel(self.model_path.name))
         form.addRow(self.problem)
+        self.duration.setCurrentIndex(self.duration.findData(DEFAULT_MINUTES))
+        self._on_duration_changed(self.duration.currentIndex())
 
     def _browse_row(self, edit: QLineEdit, title: str) -> QWidget:
         row = QWidget()
@@ -177,6 +224,11 @@ class SetupPage(QWizardPage):
         box.addWidget(edit, 1)
         box.addWidget(button)
         return row
+
+    @Slot(int)
+    def _on_duration_changed(self, index: int) -> None:
+        minutes, _label, outlook = DURATIONS[max(index, 0)]
+        self.estimate.setText(estimate_text(minutes, outlook))
 
     def _on_photos_changed(self, text: str) -> None:
         """Name the run after the photo folder until the user picks a run folder."""
@@ -200,17 +252,24 @@ class SetupPage(QWizardPage):
             return False
         return True
 
+    def minutes(self) -> int:
+        return int(self.duration.currentData())
+
     def train_args(self, device: str) -> list[str]:
+        """The time limit, and as many steps as fit in it at the planned speed, so the learning rate has decayed
+        when the time is up (a resumed run adds them to the steps it has done)."""
         folder = lambda edit: str(Path(edit.text().strip()).expanduser().absolute())  # noqa: E731 - child's cwd differs
-        args = ["--data", folder(self.photos_edit), "--out", folder(self.run_edit),
-                "--steps", str(self.steps.value()), "--device", device, "--json"]
+        steps = planned_steps(self.minutes()) + (saved_step(folder(self.run_edit)) if self.resume.isChecked() else 0)
+        args = ["--data", folder(self.photos_edit), "--out", folder(self.run_edit), "--steps", str(steps),
+                "--minutes", str(self.minutes()), "--device", device, "--json"]
         if self.resume.isChecked():
             return [*args, "--resume"]
         return [*args, "--init", str(self.model_path.absolute())]
 
 
 class RunPage(QWizardPage):
-    """Live progress of the child process; complete (Finish enabled) once it has ended."""
+    """Live progress of the child process from its first second; complete (Finish enabled) once it has ended,
+    then what the run did: how many steps, the score before and after, and a preview of both fills."""
 
     modelChosen = Signal(str)
 
@@ -223,15 +282,23 @@ class RunPage(QWizardPage):
         self.train.ended.connect(self._on_ended)
         self.model_path = ""
         self.stopped_at: int | None = None
+        self.stop_reason = ""
+        self.final_step = 0
+        self.minutes = 0.0
+        self.started_at: float | None = None
+        self.score: dict | None = None
         self.progress = QProgressBar()
-        self.progress.setFormat("step %v / %m")
         self.progress.setValue(0)
         self.speed = QLabel()
         self.psnr = QLabel("Validation PSNR: not measured yet")
+        self.result = QLabel()
+        self.result.setWordWrap(True)
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(160)
-        self.status = QLabel("Starting…")
+        self.preview_caption = QLabel()
+        self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log = QPlainTextEdit()
@@ -243,57 +310,121 @@ class RunPage(QWizardPage):
         self.use_button.clicked.connect(self.use_model)
 
         layout = QVBoxLayout(self)
-        for widget in (self.progress, self.speed, self.psnr, self.preview, self.status, self.log):
+        for widget in (self.progress, self.speed, self.psnr, self.result, self.preview, self.preview_caption,
+                       self.status, self.log):
             layout.addWidget(widget)
         layout.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
 
     def start(self, args: list[str]) -> None:
-        self.log.appendPlainText("contextfill train " + " ".join(args))
+        self.progress.setRange(0, 0)  # busy until the engine reports: starting Python and torch takes seconds
+        self.progress.setFormat("")
+        self.status.setText("Starting the training engine…")
         self.train.start(args)
 
     def isComplete(self) -> bool:
         return not self.train.is_running()
 
+    @Slot(dict)
     def _on_event(self, record: dict) -> None:
         kind = record["event"]
-        if kind in ("start", "step"):
+        if kind == "loading":
+            self._show_loading(record)
+        elif kind == "start":
+            self.final_step = int(record["step"])
+            self.minutes, self.started_at = float(record.get("minutes") or 0), time.monotonic()
             self.progress.setRange(0, int(record["steps"]))
             self.progress.setValue(int(record["step"]))
-        if kind == "step":  # frequent: shown, not logged
-            self.speed.setText(f"{record['images_per_s']:.1f} images/s · {format_duration(record['eta_s'])} left")
-            return
-        if kind == "start":
-            self.status.setText(f"Training on {record['train_photos']} photos ({record['val_photos']} kept for "
-                                f"validation) on {record['device']}.")
+            self.progress.setFormat("step %v / %m")
+            self.status.setText(f"Training on {record['train_photos']} photos ({record['val_photos']} kept aside to "
+                                f"score it) on {record['device']}.")
+        elif kind == "step":
+            self.final_step = int(record["step"])
+            if not self.train.stopping:  # after Stop the last step's numbers would only look stale
+                self.progress.setValue(self.final_step)
+                left = format_duration(self._seconds_left(record))
+                self.speed.setText(f"{record['images_per_s']:.1f} images/s · {left} left")
         elif kind == "val":
             self.psnr.setText(f"Validation PSNR (hole): {record['val_psnr']:.2f} dB at step {record['step']}")
-            self._show_preview(record["preview"])
+            if self.score is None:
+                self._show_preview(record["preview"], "With the hole · the fill · the original")
+        elif kind == "best":
+            self.log.appendPlainText(f"Best so far at step {record['step']}: {record['val_psnr']:.2f} dB")
+        elif kind == "score":
+            self.score = record
+            self._show_preview(record["preview"],
+                               "With the hole · the starting model's fill · the new model's fill · the original")
+        elif kind == "warning":
+            self.log.appendPlainText(str(record["message"]))
         elif kind == "stopped":
-            self.stopped_at = int(record["step"])
+            self.stopped_at = self.final_step = int(record["step"])
+            self.stop_reason = str(record.get("reason", ""))
+            self.log.appendPlainText(f"Stopped at step {record['step']}; checkpoint saved.")
         elif kind == "done":
-            self.model_path = str(record["model"])
-        self.log.appendPlainText(", ".join(f"{k}: {v}" for k, v in record.items()))
+            self.model_path, self.final_step = str(record["model"]), int(record["step"])
 
-    def _show_preview(self, path: str) -> None:
+    def _show_loading(self, record: dict) -> None:
+        total = int(record["photos"])
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(int(record.get("done", 0)))
+        self.progress.setFormat("reading photos: %v / %m")
+        self.status.setText(f"Reading {total} photos…")
+
+    def _seconds_left(self, record: dict) -> float:
+        """The engine's estimate for the remaining steps, or the time limit if that comes first."""
+        left = float(record["eta_s"])
+        if self.minutes > 0 and self.started_at is not None:
+            left = min(left, self.minutes * 60 - (time.monotonic() - self.started_at))
+        return left
+
+    def _show_preview(self, path: str, caption: str) -> None:
         pixmap = QPixmap(path)
         if pixmap.isNull():
             return
         size = self.preview.size().expandedTo(self.preview.minimumSize())
         self.preview.setPixmap(pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.SmoothTransformation))
-        self.preview.setToolTip(f"Columns: input with a hole, the fill, the original\n{path}")
+        self.preview.setToolTip(path)
+        self.preview_caption.setText(caption)
 
+    def _learned_text(self) -> str:
+        steps = self.final_step  # since the starting model, a resumed run's earlier steps included
+        if steps < FEW_STEPS:
+            return f"Only {steps} steps: expect little change."
+        return f"{steps:,} steps trained."
+
+    def _score_text(self) -> str:
+        if self.score is None:
+            return "Not scored: no photos were kept aside (a run needs at least two readable photos to score itself)."
+        s = self.score
+        photos = f"{s['val_photos']} photo{'s' if s['val_photos'] != 1 else ''}"
+        text = (f"On {photos} kept out of training ({s['crops']} crops, hole only): {s['before_psnr']:.2f} dB with the "
+                f"starting model, {s['after_psnr']:.2f} dB with the new one ({s['gain_db']:+.2f} dB).")
+        if s["gain_db"] <= 0:
+            return text + " The new model is not better on these photos; keeping the current one is the safer choice."
+        if s["gain_db"] < 0.1:
+            return text + " A difference this small is hard to see."
+        return text
+
+    @Slot(int, bool)
     def _on_ended(self, code: int, crashed: bool) -> None:
+        self.speed.clear()
+        self.progress.setRange(0, max(self.progress.maximum(), 1))
         if self.model_path:
             if self.stopped_at is None:
                 outcome = "Done."
+                self.progress.setFormat("done: step %v")
             else:
-                outcome = f"Stopped at step {self.stopped_at}; the checkpoint is saved, so the run can be resumed."
+                why = "Time is up: stopped" if self.stop_reason == "time" else "Stopped"
+                outcome = f"{why} at step {self.stopped_at}; the checkpoint is saved, so the run can be resumed."
+                self.progress.setFormat(f"stopped at step {self.stopped_at}")
+            self.result.setText(f"{self._learned_text()} {self._score_text()}")
             self.status.setText(f"{outcome} Model saved to {self.model_path}")
             self.use_button.setVisible(True)
         elif self.train.stopping:
+            self.progress.setFormat("stopped")
             self.status.setText("Stopped before a checkpoint was written; nothing new was saved.")
         else:
+            self.progress.setFormat("failed")
             tail = self.train.stderr_tail() or "(no error output)"
             how = "crashed" if crashed else f"stopped with exit code {code}"
             self.status.setText(f"Training {how}.")
@@ -303,8 +434,11 @@ class RunPage(QWizardPage):
     def stop(self) -> None:
         if self.train.is_running():
             self.status.setText("Stopping: saving a checkpoint…")
+            self.speed.clear()
+            self.progress.setFormat("stopping…")
             self.train.stop()
 
+    @Slot()
     def use_model(self) -> None:
         self.settings.set(S.MODEL_PATH, self.model_path)
         self.settings.sync()

@@ -21,7 +21,7 @@ def _add_train(sub) -> None:
     p.add_argument("--init", help="start from this model or checkpoint (fine-tuning)")
     p.add_argument("--arch", choices=list(ARCHITECTURES), default="inpaint")
     p.add_argument("--mask-strategy", choices=STRATEGIES, default="mixed")
-    p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20)")
+    p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20, unless --minutes bounds it)")
     p.add_argument("--minutes", type=float, default=0.0, help="stop cleanly after this many minutes (0: no limit)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)

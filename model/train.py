@@ -38,6 +38,7 @@ from .networks import (
 
 # Arguments that a resumed run takes from the command line; every other one comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "json", "device", "resume", "checkpoint_every", "val_every")
+DRY_RUN_STEPS, DRY_RUN_MINUTES = 20, 1.0
 
 
 @dataclass
@@ -72,8 +73,13 @@ class TrainConfig:
     resume: bool = False
 
     def apply_dry_run(self) -> None:
-        """Seconds-long smoke mode: tiny crops, a tiny net, a few steps."""
-        self.steps, self.batch_size = min(self.steps, 20), min(self.batch_size, 4)
+        """Seconds-long smoke mode: tiny crops, a tiny net, at most 20 steps, or with --minutes at most one minute
+        (the clock then bounds the run, so --minutes can be tried on a dry run)."""
+        if self.minutes > 0:
+            self.minutes = min(self.minutes, DRY_RUN_MINUTES)
+        else:
+            self.steps = min(self.steps, DRY_RUN_STEPS)
+        self.batch_size = min(self.batch_size, 4)
         self.widths, self.decoder_widths = [8, 16, 16, 16], [16, 16, 8]
         self.max_short_side, self.val_crops = 64, 4
         self.checkpoint_every, self.val_every, self.log_every = 2, 2, 1
@@ -124,14 +130,32 @@ def _psnr_on_hole(pred: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) 
     return float((10 * torch.log10(1 / err.clamp_min(1e-10))).mean())
 
 
-def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, pred: torch.Tensor, fill: list[float]) -> None:
-    """Rows of (input with hole | fill | truth) for people to look at, not only read a number."""
+def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, preds: list[torch.Tensor], fill: list[float]) -> None:
+    """Rows of (input with hole | each prediction's fill | truth) for people to look at, not only read a number."""
     mean = torch.tensor(fill).view(1, 3, 1, 1)
     holed = images * (1 - masks) + mean * masks
-    composite = images * (1 - masks) + pred * masks
-    rows = torch.cat([torch.cat(list(t[:6]), dim=1) for t in (holed, composite, images)], dim=2)
+    composites = [images * (1 - masks) + pred * masks for pred in preds]
+    rows = torch.cat([torch.cat(list(t[:6]), dim=1) for t in (holed, *composites, images)], dim=2)
     arr = (rows.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
     atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+
+
+@torch.no_grad()
+def _predict(G: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, gcfg: GeneratorConfig, device: torch.device) -> torch.Tensor:
+    """G's fill of the holes in eval mode, in [0,1] on the CPU; G's train/eval mode is left as it was."""
+    was_training = G.training
+    G.eval()
+    pred = ((G(generator_input(images.to(device), masks.to(device), gcfg.fill)) + 1) / 2).clamp(0, 1).cpu()
+    G.train(was_training)
+    return pred
+
+
+def _generator_from(state: dict) -> tuple[torch.nn.Module, GeneratorConfig]:
+    """The generator stored in a loaded model file or training checkpoint, in float32 on the CPU."""
+    gcfg = GeneratorConfig.from_dict(state.get("gen_config") or state["config"])
+    G = build_generator(gcfg)
+    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["generator"].items()})
+    return G, gcfg
 
 
 def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: float) -> float:
@@ -178,7 +202,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     init_record: dict = {}
     if cfg.init and state is None:
         init_state = ckpt.load_checkpoint(cfg.init)
-        gcfg = GeneratorConfig.from_dict(init_state["config"])
+        init_G, gcfg = _generator_from(init_state)
         init_record = {"init": str(cfg.init), "init_record": init_state.get("record", {})}
     elif state is not None:
         gcfg = GeneratorConfig.from_dict(state["gen_config"])
@@ -188,7 +212,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     D = Discriminator(gcfg.image_size).to(device)
     DL = PatchDiscriminator().to(device)
     if cfg.init and state is None:
-        G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init_state["generator"].items()})
+        G.load_state_dict(init_G.state_dict())
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))  # the paper: D learns 10x slower
     opt_dl = torch.optim.Adam(DL.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))
@@ -228,13 +252,15 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     val_images = val_sampler.batch(cfg.val_crops, val_rng) if val_sampler and rank == 0 else None
     val_masks = torch.from_numpy(make_batch(cfg.mask_strategy if cfg.arch != "center" else "center", cfg.val_crops, gcfg.image_size, val_rng)) if val_images is not None else None
     strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
-    report(
-        "start", step=start_step, steps=cfg.steps, device=describe(device), world_size=world,
-        parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
-    )
 
     def lr_at(step: int) -> float:
         return _cosine(step, *lr_anchor, cfg.steps, cfg.lr)
+
+    report(
+        "start", step=start_step, steps=cfg.steps, minutes=cfg.minutes, device=describe(device), world_size=world,
+        parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
+        lr=round(lr_at(start_step), 10),
+    )
 
     def adv_scale(step: int) -> float:  # the critics join gradually, once the fill is roughly right
         return min(1.0, (step + 1) / cfg.adv_warmup) if cfg.adv_warmup > 0 else 1.0
@@ -258,19 +284,39 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         nonlocal best_psnr
         if val_images is None:
             return
-        G.eval()
-        with torch.no_grad():
-            pred = ((G(generator_input(val_images.to(device), val_masks.to(device), gcfg.fill)) + 1) / 2).clamp(0, 1).cpu()
-        G.train()
+        pred = _predict(G, val_images, val_masks, gcfg, device)
         psnr = _psnr_on_hole(pred, val_images, val_masks)
         preview = out / f"preview-{step:06d}.png"
-        _save_preview(preview, val_images, val_masks, pred, gcfg.fill)
+        _save_preview(preview, val_images, val_masks, [pred], gcfg.fill)
         history.append({"step": step, "val_psnr": round(psnr, 3), "time": time.time()})
         report("val", step=step, val_psnr=round(psnr, 3), preview=str(preview))
         if psnr > best_psnr:
             best_psnr = psnr
             best = ckpt.export_inference(G, gcfg, {"steps": step, "val_psnr": round(psnr, 3), **record()}, out / "best.pt")
             report("best", step=step, val_psnr=round(psnr, 3), model=str(best))
+
+    def score() -> None:
+        """Once, at the end: the starting model against the new one on the same held-out crops as validate()."""
+        if val_images is None or not cfg.init:
+            return
+        try:
+            start_G, start_cfg = _generator_from(ckpt.load_checkpoint(cfg.init))
+        except InpaintError as exc:
+            report("warning", message=f"the starting model could not be scored: {exc}")
+            return
+        if start_cfg.image_size != gcfg.image_size:
+            report("warning", message=f"the starting model works at {start_cfg.image_size} px, this one at {gcfg.image_size}: not scored")
+            return
+        before = _predict(start_G.to(device), val_images, val_masks, start_cfg, device)
+        after = _predict(G, val_images, val_masks, gcfg, device)
+        psnr_before, psnr_after = _psnr_on_hole(before, val_images, val_masks), _psnr_on_hole(after, val_images, val_masks)
+        preview = out / "score.png"
+        _save_preview(preview, val_images, val_masks, [before, after], gcfg.fill)
+        report(
+            "score", step=step, before_psnr=round(psnr_before, 3),
+            after_psnr=round(psnr_after, 3), gain_db=round(psnr_after - psnr_before, 3), val_photos=len(val_paths),
+            crops=len(val_images), preview=str(preview),
+        )
 
     def record() -> dict:
         return {
@@ -339,7 +385,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
                 report(
                     "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5),
                     loss_adv=round((loss_adv + loss_local).item(), 4), loss_fm=round(loss_fm.item(), 4),
-                    loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 7),
+                    loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 10),
                     eta_s=round((cfg.steps - step) * cfg.batch_size * world / rate, 1),
                 )
             if step % cfg.val_every == 0 or step == cfg.steps:
@@ -363,6 +409,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             signal.signal(s, handler)
     model_path = None
     if rank == 0:
+        score()
         model_path = ckpt.export_inference(G, gcfg, {"steps": step, **record()}, out / "model.pt")
         report("done", step=step, model=str(model_path))
     if world > 1:

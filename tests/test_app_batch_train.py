@@ -139,30 +139,95 @@ def wizard(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
     process.waitForFinished(10_000)
 
 
-def _start(wizard, photos: Path, run: Path, steps: int) -> None:
+def _start(wizard, photos: Path, run: Path, *engine_args: str) -> None:
+    """Start a run from the setup page; `engine_args` (hidden from the user) make it a tiny one."""
+    wizard.extra_args = list(engine_args)
     wizard.setup_page.photos_edit.setText(str(photos))
     wizard.setup_page.run_edit.setText(str(run))
-    wizard.setup_page.steps.setValue(steps)
     wizard.next()
     assert wizard.currentPage() is wizard.run_page
 
 
-def test_wizard_trains_to_done_and_uses_the_model(qtbot, wizard, photo_dir, tmp_path, app_settings):  # noqa: F811
+def _watch(page) -> list[dict]:
+    """What the run page shows right after it handled each engine event (connected after the page's own slot)."""
+    seen: list[dict] = []
+
+    def look(record: dict) -> None:
+        seen.append({"event": record, "bar": page.progress.text(), "max": page.progress.maximum(),
+                     "speed": page.speed.text(), "status": page.status.text(), "use": page.use_button.isVisible(),
+                     "result": page.result.text()})
+
+    page.train.event.connect(look)
+    return seen
+
+
+def _visible_text(page) -> str:
+    return "\n".join([page.progress.text(), page.speed.text(), page.psnr.text(), page.result.text(),
+                      page.preview_caption.text(), page.status.text(), page.log.toPlainText()])
+
+
+def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
+    setup = wizard.setup_page
+    choices = [(setup.duration.itemText(i), setup.duration.itemData(i)) for i in range(setup.duration.count())]
+    assert choices == [("10 minutes", 10), ("30 minutes", 30), ("1 hour", 60), ("Overnight (10 hours)", 600)]
+    setup.photos_edit.setText(str(tmp_path / "photos"))
+    setup.duration.setCurrentIndex(0)
+    assert "281–562 steps" in setup.estimate.text() and "15–30 images/s" in setup.estimate.text()
+    assert "modest gain" in setup.estimate.text()
+    args = setup.train_args("cpu")
+    assert args[args.index("--minutes") + 1] == "10" and args[args.index("--steps") + 1] == "375"
+    assert "--init" in args and "--resume" not in args
+    setup.duration.setCurrentIndex(3)
+    assert "16,875–33,750 steps" in setup.estimate.text() and "learn them by heart" in setup.estimate.text()
+    assert setup.train_args("cpu")[args.index("--minutes") + 1] == "600"
+
+    run = tmp_path / "old-run"  # a stopped run: resuming trains for the chosen time beyond its saved step
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    (run / "log.jsonl").write_text('{"event": "checkpoint", "step": 100}\n{"event": "step", "step": 101}\n'
+                                   '{"event": "checkpoint", "step": 120}\n')
+    setup.run_edit.setText(str(run))
+    setup.duration.setCurrentIndex(0)
+    args = setup.train_args("cpu")
+    assert setup.resume.isChecked() and "--resume" in args and "--init" not in args
+    assert args[args.index("--steps") + 1] == str(120 + 375)
+
+
+def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_dir, tmp_path, app_settings):  # noqa: F811
     assert not wizard.setup_page.resume.isVisible()
-    wizard.extra_args = ["--dry-run"]
     chosen = []
     wizard.modelChosen.connect(chosen.append)
-    _start(wizard, photo_dir, tmp_path / "run", 2)
-    assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
-    qtbot.waitUntil(lambda: wizard.run_page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
     page = wizard.run_page
+    seen = _watch(page)
+    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--steps", "2")
+    assert page.progress.maximum() == 0 and "Starting" in page.status.text()  # busy from the first second
+    assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
+    qtbot.waitUntil(lambda: page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
     model = tmp_path / "run" / "model.pt"
     assert wizard.errors == []
+
+    reading = [s for s in seen if s["event"]["event"] == "loading"]
+    assert reading[0]["status"] == "Reading 4 photos…"
+    assert [s["bar"] for s in reading[1:]] == [f"reading photos: {i} / 4" for i in range(1, 5)]
+    stepping = [s for s in seen if s["event"]["event"] == "step"]
+    assert stepping[-1]["bar"] == "step 2 / 2" and "images/s" in stepping[-1]["speed"] and "left" in stepping[-1]["speed"]
+    score = next(s for s in seen if s["event"]["event"] == "score")
+    assert not score["use"]  # nothing is offered before the score is in
+
     assert page.model_path == str(model) and model.is_file()
     assert page.status.text().startswith("Done.") and str(model) in page.status.text()
-    assert page.progress.value() == page.progress.maximum() == 2
-    assert "images/s" in page.speed.text() and "dB" in page.psnr.text() and not page.preview.pixmap().isNull()
+    record = score["event"]
+    assert page.result.text().startswith("Only 2 steps: expect little change.")
+    assert (f"{record['before_psnr']:.2f} dB with the starting model, {record['after_psnr']:.2f} dB with the new one "
+            f"({record['gain_db']:+.2f} dB)") in page.result.text()
+    assert "starting model's fill · the new model's fill" in page.preview_caption.text()
+    assert page.preview.toolTip() == record["preview"]
+    assert not page.preview.pixmap().isNull() and "dB" in page.psnr.text()
+    assert page.speed.text() == "" and page.progress.text() == "done: step 2"
+    shown = _visible_text(page)
+    assert "--" not in shown and "model.cli" not in shown and "contextfill train" not in shown  # no command line
     assert wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
+    assert page.use_button.isVisible()
     page.use_button.click()
     assert chosen == [str(model)] and app_settings.get(S.MODEL_PATH) == str(model)
 
@@ -173,16 +238,30 @@ def test_wizard_trains_to_done_and_uses_the_model(qtbot, wizard, photo_dir, tmp_
     assert "--resume" in resume.setup_page.train_args("cpu")
 
 
-def test_wizard_cancel_stops_with_a_checkpoint(qtbot, wizard, photo_dir, tmp_path):
-    _start(wizard, photo_dir, tmp_path / "run", 1_000_000)  # a real (tiny-model) run that cannot finish
+def test_wizard_stops_when_the_time_is_up(qtbot, wizard, photo_dir, tmp_path):
     page = wizard.run_page
-    qtbot.waitUntil(lambda: page.progress.value() > 0, timeout=TRAIN_TIMEOUT_MS)
+    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--minutes", "0.02")  # 30 minutes' steps, 1.2 s
+    qtbot.waitUntil(lambda: page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
+    assert wizard.errors == [] and page.stopped_at is not None
+    assert page.status.text().startswith(f"Time is up: stopped at step {page.stopped_at}")
+    assert page.progress.text() == f"stopped at step {page.stopped_at}" and page.speed.text() == ""
+    assert "dB with the starting model" in page.result.text() and page.use_button.isVisible()
+
+
+def test_wizard_cancel_stops_with_a_checkpoint(qtbot, wizard, photo_dir, tmp_path):
+    _start(wizard, photo_dir, tmp_path / "run", "--steps", "1000000")  # a real (tiny-model) run that cannot finish
+    page = wizard.run_page
+    qtbot.waitUntil(lambda: page.progress.format() == "step %v / %m" and page.progress.value() > 0, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "left" in page.speed.text(), timeout=TRAIN_TIMEOUT_MS)
     wizard.reject()  # Cancel: stops the run, keeps the wizard open to show the outcome
     assert wizard.isVisible() and "Stopping" in page.status.text()
+    assert page.speed.text() == "" and "step" not in page.progress.text()  # no stale "step x / y" or time left
     qtbot.waitUntil(lambda: page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
     assert wizard.errors == []
     assert page.stopped_at is not None and page.stopped_at < 1_000_000
     assert page.status.text().startswith(f"Stopped at step {page.stopped_at}")
+    assert page.speed.text() == "" and page.progress.text() == f"stopped at step {page.stopped_at}"
+    assert page.result.text().startswith(f"Only {page.stopped_at} steps: expect little change.")
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and page.use_button.isVisible()
     wizard.reject()
     assert not wizard.isVisible()
@@ -192,8 +271,7 @@ def test_wizard_shows_the_error_of_a_failed_run(qtbot, wizard, tmp_path):
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.png").write_text("not a photo")
-    wizard.extra_args = ["--dry-run"]
-    _start(wizard, junk, tmp_path / "run", 2)
+    _start(wizard, junk, tmp_path / "run", "--dry-run", "--steps", "2")
     qtbot.waitUntil(lambda: wizard.run_page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
     assert len(wizard.errors) == 1 and "no usable photos to train on" in wizard.errors[0]
     assert "exit code 2" in wizard.run_page.status.text()

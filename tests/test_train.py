@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
+from PIL import Image
 
 from model.checkpoint import load_checkpoint, load_model
 from model.train import TrainConfig, train
@@ -109,3 +111,110 @@ def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
     assert log[0]["event"] == "start" and log[0]["world_size"] == 2
     assert sum(e["event"] == "start" for e in log) == 1  # rank 0 alone writes
     assert load_model(run / "model.pt", "cpu").record["world_size"] == 2
+
+
+def test_minutes_stops_a_long_run_on_time_and_still_exports(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "100000", "--minutes", "0.02", "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    start = next(e for e in lines if e["event"] == "start")
+    assert start["steps"] == 100000 and start["minutes"] == 0.02  # a dry run bounded by the clock keeps its steps
+    stopped = [e for e in lines if e["event"] == "stopped"]
+    assert len(stopped) == 1 and stopped[0]["reason"] == "time" and 0 < stopped[0]["step"] < 100000
+    assert lines[-1]["event"] == "done" and lines[-1]["step"] == stopped[0]["step"]
+    assert load_model(run / "model.pt", "cpu").record["steps"] == stopped[0]["step"]
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == stopped[0]["step"]  # resumable from where time ran out
+
+
+def test_one_unreadable_photo_in_a_three_file_folder_still_trains(tmp_path):
+    from conftest import make_photo
+
+    folder = tmp_path / "three"
+    folder.mkdir()
+    make_photo(96, 72, seed=1).save(folder / "a.jpg")
+    make_photo(88, 72, seed=2).save(folder / "b.jpg")
+    (folder / "c.jpg").write_bytes(b"")  # sorts last: a split made before reading held exactly this one out
+    run = tmp_path / "run"
+    res = cli("train", "--data", str(folder), "--out", str(run), "--dry-run", "--steps", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "no usable photos" not in res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [e["done"] for e in lines if e["event"] == "loading" and "done" in e] == [1, 2, 3]
+    assert ["c.jpg" in e["message"] for e in lines if e["event"] == "warning"] == [True]
+    start = next(e for e in lines if e["event"] == "start")
+    assert (start["train_photos"], start["val_photos"]) == (1, 1)  # the two readable photos are split
+    assert (run / "model.pt").is_file()
+
+
+def test_resume_with_new_steps_keeps_the_learning_rate_continuous(photo_dir, tmp_path):
+    base = dict(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, val_fraction=0.0, json=True)
+    calls = []
+
+    def stop_after_four():
+        calls.append(1)
+        return len(calls) >= 4
+
+    train(TrainConfig(steps=10, **base), stop_requested=stop_after_four)
+    before = events(tmp_path / "run")
+    last = [e for e in before if e["event"] == "step"][-1]
+    assert last["step"] == 4 and any(e["event"] == "stopped" for e in before)
+
+    train(TrainConfig(steps=16, lr=1e-3, resume=True, **base))
+    after = events(tmp_path / "run")[len(before):]
+    warnings = [e["message"] for e in after if e["event"] == "warning"]
+    assert any("--lr" in m and "ignored" in m for m in warnings)  # the run keeps its own learning rate
+    assert any("--steps 16" in m for m in warnings)
+    start = next(e for e in after if e["event"] == "start")
+    assert start["step"] == 4 and start["steps"] == 16
+    assert abs(start["lr"] - last["lr"]) < 1e-9  # no jump: step 5 runs at the rate the stopped run would have used
+    steps = [e for e in after if e["event"] == "step"]
+    lrs = [start["lr"]] + [e["lr"] for e in steps]
+    assert steps[-1]["step"] == 16 and all(a > b for a, b in zip(lrs, lrs[1:]))  # then decays over the new span
+    assert abs(lrs[-1] - 0.05 * 5e-4) < 1e-9  # down to the floor of the saved base rate (not 1e-3)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 16
+
+
+def test_best_checkpoint_is_kept_beside_the_last(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "8", "--val-fraction", "0.5", "--json")
+    assert res.returncode == 0, res.stderr
+    assert {"best.pt", "checkpoint.pt", "model.pt"} <= {p.name for p in run.iterdir()}
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    vals = [e for e in lines if e["event"] == "val"]
+    best_events = [e for e in lines if e["event"] == "best"]
+    assert [v["step"] for v in vals] == [2, 4, 6, 8]
+    assert best_events and [e["val_psnr"] for e in best_events] == sorted({e["val_psnr"] for e in best_events})
+    top = max(vals, key=lambda v: v["val_psnr"])
+    best = load_model(run / "best.pt", "cpu")
+    assert best.record["val_psnr"] == top["val_psnr"] and best.record["steps"] in {v["step"] for v in vals if v["val_psnr"] == top["val_psnr"]}
+    assert best_events[-1]["model"] == str(run / "best.pt") and load_model(run / "model.pt", "cpu").record["steps"] == 8
+
+
+def test_fine_tune_scores_the_starting_and_the_new_model(photo_dir, tmp_path, tiny_model_path):
+    run = tmp_path / "ft"
+    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--init", str(tiny_model_path), "--dry-run",
+              "--steps", "4", "--val-fraction", "0.25", "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    kinds = [e["event"] for e in lines]
+    assert kinds.count("score") == 1 and kinds.index("score") < kinds.index("done")  # scored before the model is offered
+    score = lines[kinds.index("score")]
+    last_val = [e for e in lines if e["event"] == "val"][-1]
+    assert score["after_psnr"] == last_val["val_psnr"]  # the same fixed held-out crops and masks as validation
+    assert score["gain_db"] == pytest.approx(score["after_psnr"] - score["before_psnr"], abs=2e-3)
+    assert score["step"] == 4 and score["val_photos"] == 1 and score["crops"] == 4
+    with Image.open(score["preview"]) as preview:
+        assert preview.size == (4 * 32, 4 * 32)  # holed | starting model | new model | truth, one row per crop
+
+    still = tmp_path / "still"  # no step taken: both models are the same, and so are their scores
+    res = cli("train", "--data", str(photo_dir), "--out", str(still), "--init", str(tiny_model_path), "--dry-run",
+              "--steps", "0", "--val-fraction", "0.25", "--json")
+    assert res.returncode == 0, res.stderr
+    score = next(json.loads(line) for line in res.stdout.splitlines() if json.loads(line)["event"] == "score")
+    assert score["before_psnr"] == score["after_psnr"] and score["gain_db"] == 0
+
+
+def test_training_from_scratch_has_no_score(photo_dir, tmp_path):
+    train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=2, json=True))
+    assert "score" not in {e["event"] for e in events(tmp_path / "run")} and not (tmp_path / "run" / "score.png").exists()
