@@ -38,6 +38,7 @@ from model.errors import InpaintError
 MASK_KINDS = {
     "center": "Center square", "file": "One mask file for every photo", "folder": "Folder of masks, matched by name",
 }
+OUTPUT_FORMATS = {None: "Same as each photo", "png": "PNG", "jpg": "JPEG", "webp": "WebP", "tif": "TIFF"}
 FAIL_COLOR = QColor("#e0455f")
 
 
@@ -46,17 +47,18 @@ def default_output(source: Path) -> Path:
     return source.parent / f"{source.name}-filled"
 
 
-def batch_task(source: Path, output: Path, mask: str, method: str, skip_existing: bool, options: FillOptions,
-               models: ModelCache, report: Callable[[str], None]):
-    """A task function (progress, cancel) -> BatchSummary; `report` gets each ok/skip/FAIL line."""
+def batch_task(source: Path, output: Path, mask: str, method: str, fmt: str | None, skip_existing: bool,
+               options: FillOptions, models: ModelCache, report: Callable[[str], None]):
+    """A task function (progress, cancel) -> BatchSummary; `report` gets each ok/skip/FAIL line. A file that
+    fails is one FAIL line; what stops the whole run (model, device, output folder) raises, as one error."""
 
     def run(progress, cancel):
         from model.batch import run_batch
 
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         return run_batch(
-            source, output, mask, method=method, model=model, device=options.device, skip_existing=skip_existing,
-            patch_options=options.patch_options() if method != "context-encoder" else None,
+            source, output, mask, method=method, model=model, device=options.device, fmt=fmt,
+            skip_existing=skip_existing, patch_options=options.patch_options() if method != "context-encoder" else None,
             report=report, progress=lambda i, n: progress(i / n), cancel=cancel,
         )
 
@@ -100,6 +102,9 @@ class BatchDialog(QDialog):
             self.method.addItem(S.METHOD_LABELS[method], method)
         chosen = settings.get(S.METHODS_ON)
         self.method.setCurrentIndex(max(0, self.method.findData(chosen[0] if chosen else S.METHODS[0])))
+        self.output_format = QComboBox()
+        for fmt, label in OUTPUT_FORMATS.items():
+            self.output_format.addItem(label, fmt)
         self.skip_existing = QCheckBox("Skip photos whose result already exists")
         self.skip_existing.setChecked(True)
 
@@ -110,6 +115,7 @@ class BatchDialog(QDialog):
         self.mask_row = self._browse_row(self.mask_edit, folder=False)
         form.addRow("", self.mask_row)
         form.addRow("Method", self.method)
+        form.addRow("Format", self.output_format)
         form.addRow("", self.skip_existing)
         model_name = FillOptions.from_settings(settings).resolved_model_path().name
         form.addRow("", QLabel(f"Model {model_name}, device and patch options come from Settings."))
@@ -176,7 +182,8 @@ class BatchDialog(QDialog):
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.close_button.setEnabled(not running)
-        inputs = (self.input_edit, self.output_edit, self.mask_kind, self.mask_row, self.method, self.skip_existing)
+        inputs = (self.input_edit, self.output_edit, self.mask_kind, self.mask_row, self.method, self.output_format,
+                  self.skip_existing)
         for widget in inputs:
             widget.setEnabled(not running)
         if not running:
@@ -215,8 +222,9 @@ class BatchDialog(QDialog):
         self.open_button.setVisible(False)
         self.status.setText("Filling…")
         self.settings.set(S.LAST_DIR, source)
-        fn = batch_task(Path(source), Path(output), mask, self.method.currentData(), self.skip_existing.isChecked(),
-                        FillOptions.from_settings(self.settings), self.models, self._lines.line.emit)
+        fn = batch_task(Path(source), Path(output), mask, self.method.currentData(), self.output_format.currentData(),
+                        self.skip_existing.isChecked(), FillOptions.from_settings(self.settings), self.models,
+                        self._lines.line.emit)
         task = Task(fn, name="batch fill")
         task.signals.progress.connect(lambda f: self.progress.setValue(round(f * 1000)))
         task.signals.finished.connect(self._on_finished)

@@ -1,19 +1,35 @@
-"""Filling whole folders: every input gets a new output file, a bad file is reported and skipped, and the
-run goes on. Used by `contextfill batch` and by the GUI's batch dialog."""
+"""Filling whole folders: every input gets a new output file, a bad file of any kind is reported in one line
+and skipped, and the run goes on. What concerns the whole run (device, model, output folder) is checked before
+the first file and stops it at once. Used by `contextfill batch` and by the GUI's batch dialog.
+
+Output names: a result keeps its input's name and format (photo.jpg -> photo.jpg, at JPEG quality 95 with EXIF
+and ICC kept); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
+same stem the name says which input it came from (photo.tif, photo.webp -> photo-tif.png, photo-webp.png). An
+existing file is never replaced: the result takes name-2, name-3... instead.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
+from .devices import resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_image, load_mask, save_image
 from .masks import center_mask
-from .pipeline import inpaint
+from .pipeline import get_model, inpaint
+
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # the formats a result can take
+SUFFIXES = {fmt: f".{suffix}" for suffix, fmt in FORMATS.items()}
+STOPPING_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES}  # a write failing so fails for every file after it
 
 
 @dataclass
@@ -57,13 +73,26 @@ def check_output(source: Path, output: Path) -> None:
         raise InpaintError(f"the output folder {output} must not be the input folder or inside it")
 
 
-def free_name(path: Path) -> Path:
-    """path, or path with -2, -3... appended, whichever does not exist yet."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
+def output_name(path: Path, fmt: str | None = None, shared_stem: bool = False) -> str:
+    """The result's file name (see the module docstring). fmt None keeps the input's format when it is one of
+    FORMATS, else writes PNG; shared_stem says another input has this stem."""
+    own = Image.registered_extensions().get(path.suffix.lower())
+    wanted = FORMATS[fmt] if fmt else own if own in SUFFIXES else "PNG"
+    if own == wanted:
+        return path.name
+    if shared_stem and path.suffix:
+        return f"{path.stem}-{path.suffix[1:].lower()}{SUFFIXES[wanted]}"
+    return path.stem + SUFFIXES[wanted]
+
+
+def check_writable(output: Path) -> None:
+    """Create the output folder and write a scratch file in it, so an unwritable folder stops the run before
+    the first fill rather than failing every file."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output).close()
+    except OSError as exc:
+        raise InpaintError(f"cannot write to the output folder {output}: {exc.strerror or exc}") from None
 
 
 class MaskSource:
@@ -94,6 +123,7 @@ def run_batch(
     method: str = "context-encoder",
     model=None,
     device: str = "auto",
+    fmt: str | None = None,
     skip_existing: bool = False,
     shard: tuple[int, int] = (0, 1),
     patch_options=None,
@@ -101,37 +131,70 @@ def run_batch(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> BatchSummary:
+    """Fill every input of source (shard K/N: every N-th from K) into output; InpaintError if the run cannot
+    start or must stop, every other failure is one file's, reported and listed in the summary."""
     source, output = Path(source), Path(output)
     check_output(source, output)
+    if fmt is not None and fmt not in FORMATS:
+        raise InpaintError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     masks = MaskSource(mask)
-    k, n = shard
-    inputs = list_inputs(source)[k::n]
+    everything = list_inputs(source)
+    stems = Counter(p.stem.lower() for p in everything)
+    inputs = everything[shard[0] :: shard[1]]
+    dev = resolve_device(device)
+    model = _load_model(model, dev) if method != "patch" else None
+    check_writable(output)
     summary = BatchSummary()
     for i, path in enumerate(inputs):
         if cancel and cancel():
             raise Cancelled()
-        target = output / f"{path.stem}.png"
+        target = output / output_name(path, fmt, stems[path.stem.lower()] > 1)
         if target.exists() and skip_existing:
             summary.skipped.append(path)
             report(f"skip {path.name}: {target.name} exists")
         else:
             try:
                 image = load_image(path)
-                result = inpaint(image, masks.for_image(path, image.size), method=method, model=model, device=device,
+                result = inpaint(image, masks.for_image(path, image.size), method=method, model=model, device=dev,
                                  patch_options=patch_options, cancel=cancel)
-                written = save_image(result.image, free_name(target), **_keep_metadata(result.image))
+                written = save_image(result.image, target, replace=False, **_keep_metadata(result.image))
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever one file does, the others still get filled
+                if isinstance(exc, OSError) and exc.errno in STOPPING_ERRNOS:
+                    raise InpaintError(f"cannot write to {output}: {os.strerror(exc.errno)}; "
+                                       f"stopped after {i} of {len(inputs)} files") from None
+                message = _describe(exc).removeprefix(f"{path.name}: ")  # the line names the file already
+                summary.failed.append((path, message))
+                report(f"FAIL {path.name}: {message}")
+            else:
                 summary.done.append(written)
-                report(f"ok   {path.name} -> {written} ({result.seconds:.2f} s, {result.device})" + "".join(f"; {m}" for m in result.notes))
-            except InpaintError as exc:
-                summary.failed.append((path, str(exc)))
-                report(f"FAIL {path.name}: {exc}")
-            except (OSError, MemoryError, RuntimeError) as exc:
-                summary.failed.append((path, f"{type(exc).__name__}: {exc}"))
-                report(f"FAIL {path.name}: {type(exc).__name__}: {exc}")
+                report(f"ok   {path.name} -> {written} ({result.seconds:.2f} s, {result.device})"
+                       + "".join(f"; {m}" for m in result.notes))
         if progress:
             progress(i + 1, len(inputs))
     return summary
 
 
-def _keep_metadata(image) -> dict:
-    return {k: image.info[k] for k in ("icc_profile", "exif") if image.info.get(k)}
+def _load_model(model, device):
+    """The model, loaded once before the first file: if it cannot load, no file can be filled."""
+    try:
+        return get_model(model, device)
+    except InpaintError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. out of GPU memory, a driver error
+        raise InpaintError(f"the model could not be loaded on {device}: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: our own errors are worded already; anything else is named, with its message's first line."""
+    if isinstance(exc, InpaintError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "not enough memory for this image"
+    first = next(iter(str(exc).strip().splitlines()), "")
+    return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
+
+
+def _keep_metadata(image: Image.Image) -> dict:
+    return {k: image.info[k] for k in ("icc_profile", "exif", "dpi") if image.info.get(k)}

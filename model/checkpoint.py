@@ -84,6 +84,18 @@ class InpaintModel:
         return ((self.net(x) + 1) / 2).clamp(0, 1)
 
 
+def model_key(path: str | Path | None) -> tuple[str, int, int, int]:
+    """(path, size, modification time, inode) of a model file: a cache keyed on it loads again a model retrained
+    into the same file (written by atomic_write, which also makes it a new inode). A missing file keys as -1s,
+    so loading it raises its usual error."""
+    path = Path(path) if path else DEFAULT_MODEL_PATH
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path), -1, -1, -1
+    return str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def load_model(path: str | Path | None = None, device: str | torch.device = "auto") -> InpaintModel:
     path = Path(path) if path else DEFAULT_MODEL_PATH
     state = load_checkpoint(path)

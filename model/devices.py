@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import InpaintError
+
 CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -19,11 +21,11 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA GPU is available")
+        raise InpaintError("CUDA was requested but no CUDA GPU is available")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError("MPS was requested but is not available on this machine")
+        raise InpaintError("MPS was requested but is not available on this machine")
     if name not in CHOICES and not name.startswith("cuda:"):
-        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(CHOICES)}")
+        raise InpaintError(f"unknown device {name!r}; choose one of {', '.join(CHOICES)}")
     return torch.device(name)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -14,8 +16,20 @@ from .errors import InpaintError
 WORKING_MODES = ("RGB", "RGBA", "L")
 
 
+def max_megapixels() -> float:
+    """The largest image load_image opens: Pillow's refusal line, twice its MAX_IMAGE_PIXELS (about 179 MP)."""
+    return 2 * Image.MAX_IMAGE_PIXELS / 1e6
+
+
+def set_max_megapixels(megapixels: float) -> None:
+    """Move that line, process-wide (call once at start, before any thread opens images). Pillow only warns
+    between half the line and the line; those images are under our limit, so they load without a warning."""
+    Image.MAX_IMAGE_PIXELS = int(megapixels * 1e6 / 2)
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def load_image(path: str | os.PathLike) -> Image.Image:
-    """Open any Pillow-readable image with its EXIF orientation applied; clear error if unreadable."""
+    """Open any Pillow-readable image with its EXIF orientation applied; one clear sentence if unusable."""
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -24,12 +38,43 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             out = ImageOps.exif_transpose(im)
     except FileNotFoundError:
         raise InpaintError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InpaintError(f"{path.name}: not a readable image ({exc})") from None
+    except Exception as exc:  # a damaged file can make a decoder raise almost anything
+        raise InpaintError(f"{path.name}: {_unreadable(path, exc)}") from None
     for key in ("icc_profile", "exif"):
         if key in info and key not in out.info:
             out.info[key] = info[key]
     return out
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why a file is not a usable image, in words that say what to do about it."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return _too_many_pixels(exc)
+    if isinstance(exc, IsADirectoryError):
+        return "this is a folder, not an image"
+    if isinstance(exc, PermissionError):
+        return "no permission to read this file"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to open this image"
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or in a format ContextFill cannot read"
+    if "truncated" in str(exc).lower():
+        return "the file is cut short (truncated, or still being copied)"
+    return f"the image data is damaged ({type(exc).__name__}: {exc})"
+
+
+def _too_many_pixels(exc: Exception) -> str:
+    """Pillow's message gives only a pixel count; the size is a local of the check that raised."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    size = tb.tb_frame.f_locals.get("size") if tb is not None else None
+    limit = f"over the {max_megapixels():.0f} MP limit; --max-megapixels raises it"
+    if not (isinstance(size, tuple) and len(size) == 2):
+        return f"too many pixels, {limit}"
+    return f"{size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} MP, {limit}"
 
 
 def to_working_mode(image: Image.Image) -> tuple[Image.Image, str | None]:
@@ -77,36 +122,82 @@ def load_mask(path_or_image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(im.convert("L")) > 127
 
 
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call write(tmp_path) then rename onto path, so a crash never leaves a truncated file."""
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object], *, replace: bool = True) -> Path:
+    """Call write(tmp) on a new file beside path, fsync it, then publish it in one step, so no reader and no
+    crash ever sees a half-written file. replace=True puts it over path (Save, checkpoints); replace=False never
+    touches an existing file: it takes path, path-2, path-3... whichever is free when it is published."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.stem}-{secrets.token_hex(6)}{path.suffix or '.tmp'}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask applies, as to any new file
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved photo should get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        write(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            path = _publish_new(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_folder(path.parent)
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _publish_new(tmp: Path, path: Path) -> Path:
+    """Hard-link tmp under the first free name: a link fails on an existing name, so two writers (two processes,
+    or a.jpg and a.png filled to one name) can never both take it. tmp is removed by the caller."""
+    n = 1
+    while True:
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+        try:
+            os.link(tmp, candidate)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system (FAT, some shares): claim the name, then fill it
+            try:
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            os.replace(tmp, candidate)
+            return candidate
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, **params) -> Path:
-    """Save atomically; the format follows the file suffix. EXIF/ICC are kept where given in params."""
+def _fsync_folder(folder: Path) -> None:
+    """Make the new name itself durable (POSIX; Windows cannot open a folder for this)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+SAVE_DEFAULTS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "TIFF": {"compression": "tiff_adobe_deflate"}}
+ICC_SPACES = {b"RGB ", b"GRAY", b"CMYK", b"Lab "}  # the colour spaces a photo's profile names (header bytes 16-20)
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = True, **params) -> Path:
+    """Save atomically (see atomic_write); the format follows the file suffix. EXIF/ICC are kept where given in
+    params, except a profile for other pixels than these (a CMYK profile on pixels converted to RGB)."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
         raise InpaintError(f"{Path(path).name}: unknown image format (use .png, .jpg, .webp or .tif)")
     if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
         image = image.convert("RGB")
-    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params))
+    params = {**SAVE_DEFAULTS.get(fmt, {}), **params}
+    if not _profile_fits(params.get("icc_profile"), image.mode):
+        del params["icc_profile"]
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params), replace=replace)
+
+
+def _profile_fits(icc: bytes | None, mode: str) -> bool:
+    """False only for a well-formed profile that names another colour space than the pixels'."""
+    space = icc[16:20] if icc else b""
+    if space not in ICC_SPACES:
+        return True
+    expected = b"CMYK" if mode == "CMYK" else b"GRAY" if Image.getmodebase(mode) == "L" else b"RGB "
+    return space == expected

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import DEFAULT_MODEL_PATH, InpaintModel, load_model
+from .checkpoint import InpaintModel, load_model, model_key
 from .devices import describe, resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_mask, to_working_mode
@@ -40,15 +40,15 @@ class FillResult:
 
 
 @lru_cache(maxsize=4)
-def _cached_model(path: str, device: str) -> InpaintModel:
-    return load_model(path, device)
+def _cached_model(key: tuple[str, int, int, int], device: str) -> InpaintModel:
+    return load_model(key[0], device)
 
 
 def get_model(model: InpaintModel | str | Path | None, device: str | torch.device = "auto") -> InpaintModel:
     """A loaded model: the one given, or the file given / the default model, loaded once per device."""
     if isinstance(model, InpaintModel):
         return model
-    return _cached_model(str(model or DEFAULT_MODEL_PATH), str(resolve_device(device)))
+    return _cached_model(model_key(model), str(resolve_device(device)))
 
 
 def _mask_array(mask, size: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,246 @@
+"""`contextfill batch` on awkward folders: one bad file never costs the rest, no write clobbers another, a result
+keeps its photo's format and metadata, and a model retrained into the same file is picked up."""
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_photo
+from PIL import Image, ImageCms
+
+from model.batch import output_name, run_batch
+from model.checkpoint import export_inference
+from model.errors import InpaintError
+from model.imageio import atomic_write, load_image
+from model.networks import GeneratorConfig, build_generator
+from model.pipeline import get_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def png_bomb(path: Path, side: int = 24000) -> Path:
+    """A valid 1-bit PNG of side x side that is a few KB on disk, written without ever holding its pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row, packer = bytes(1 + (side + 7) // 8), zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def truncated_jpeg(path: Path) -> Path:
+    buf = io.BytesIO()
+    make_photo(120, 90, seed=9).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return path
+
+
+def test_a_bomb_and_broken_files_are_named_and_every_good_photo_is_filled(photo_dir, tmp_path, tiny_model_path):
+    png_bomb(photo_dir / "bomb.png")
+    truncated_jpeg(photo_dir / "truncated.jpg")
+    (photo_dir / "empty.png").write_bytes(b"")
+    out = tmp_path / "out"
+    res = cli("batch", str(photo_dir), str(out), "--mask", "center", "--model", str(tiny_model_path), "--device", "cpu")
+    assert res.returncode == 1
+    lines = res.stdout.splitlines()
+    assert "FAIL bomb.png: 24000x24000 is 576 MP, over the 179 MP limit; --max-megapixels raises it" in lines
+    assert "FAIL empty.png: the file is empty" in lines
+    assert "FAIL truncated.jpg: the file is cut short (truncated, or still being copied)" in lines
+    assert "4 filled, 0 skipped, 3 failed" in lines
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    assert "Traceback" not in res.stdout + res.stderr and res.stderr == ""
+
+
+def test_unreadable_files_say_why_in_words(tmp_path, monkeypatch):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not a photo")
+    (tmp_path / "folder.png").mkdir()
+    truncated_jpeg(tmp_path / "cut.jpg")
+    png_bomb(tmp_path / "bomb.png", side=3000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2_000_000)  # a 4 MP limit
+    expected = {
+        "empty.png": "empty.png: the file is empty",
+        "notes.png": "notes.png: not an image, or in a format ContextFill cannot read",
+        "folder.png": "folder.png: this is a folder, not an image",
+        "cut.jpg": "cut.jpg: the file is cut short (truncated, or still being copied)",
+        "bomb.png": "bomb.png: 3000x3000 is 9 MP, over the 4 MP limit; --max-megapixels raises it",
+        "missing.png": f"{tmp_path / 'missing.png'}: file not found",
+    }
+    for name, message in expected.items():
+        with pytest.raises(InpaintError) as caught:
+            load_image(tmp_path / name)
+        assert str(caught.value) == message
+
+
+def test_whole_run_errors_stop_before_the_first_file_with_one_line(photo_dir, tmp_path, tiny_model_path):
+    broken_model = tmp_path / "broken.pt"
+    broken_model.write_bytes(b"not a model")
+    res = cli("batch", str(photo_dir), str(tmp_path / "o1"), "--mask", "center", "--model", str(broken_model))
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == "contextfill: error: broken.pt is not a ContextFill model or checkpoint (UnpicklingError)\n"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = cli("batch", str(photo_dir), str(blocker / "out"), "--mask", "center", "--model", str(tiny_model_path))
+    assert res.returncode == 2 and res.stdout == "" and len(res.stderr.splitlines()) == 1
+    assert res.stderr.startswith(f"contextfill: error: cannot write to the output folder {blocker / 'out'}: ")
+    if not torch.cuda.is_available():
+        res = cli("batch", str(photo_dir), str(tmp_path / "o3"), "--mask", "center", "--device", "cuda",
+                  "--method", "patch")
+        assert res.returncode == 2 and res.stdout == ""
+        assert res.stderr == "contextfill: error: CUDA was requested but no CUDA GPU is available\n"
+
+
+def test_an_unforeseen_exception_fails_one_file_only(photo_dir, tmp_path, tiny_model_path, monkeypatch):
+    import model.batch
+
+    real = model.batch.inpaint
+
+    def flaky(image, mask, **kwargs):
+        if image.size[0] == 88:  # p1
+            raise KeyError("surprise")
+        return real(image, mask, **kwargs)
+
+    monkeypatch.setattr(model.batch, "inpaint", flaky)
+    lines: list[str] = []
+    summary = run_batch(photo_dir, tmp_path / "out", "center", model=tiny_model_path, device="cpu", report=lines.append)
+    assert len(summary.done) == 3 and summary.failed == [(photo_dir / "p1.png", "unexpected KeyError: 'surprise'")]
+    assert "FAIL p1.png: unexpected KeyError: 'surprise'" in lines
+
+
+def test_two_batches_on_one_folder_at_once_lose_nothing(tmp_path, tiny_model_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        make_photo(64, 48, seed=i).save(photos / f"p{i}.png")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "model.cli", "batch", str(photos), str(out), "--mask", "center", "--model",
+               str(tiny_model_path), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"p{i}.png" for i in range(8)] + [f"p{i}-2.png" for i in range(8)]), "no temp file left"
+    for name in names:
+        with Image.open(out / name) as im:
+            im.load()
+
+
+def test_writers_racing_for_one_name_each_get_their_own_file(tmp_path):
+    start = threading.Barrier(8)
+    written: list[Path] = []
+
+    def write(i: int) -> None:
+        start.wait()
+        written.append(atomic_write(tmp_path / "a.png", lambda tmp: Path(tmp).write_text(str(i)), replace=False))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(written)) == 8 and sorted(p.read_text() for p in written) == [str(i) for i in range(8)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.png"] + [f"a-{n}.png" for n in range(2, 9)])
+
+
+def test_without_hard_links_a_name_is_claimed_then_filled(tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_text("earlier")
+
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert atomic_write(tmp_path / "a.png", lambda tmp: Path(tmp).write_text("new"), replace=False).name == "a-2.png"
+    assert (tmp_path / "a.png").read_text() == "earlier" and (tmp_path / "a-2.png").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-2.png", "a.png"]
+
+
+def test_new_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = atomic_write(tmp_path / "a.txt", lambda tmp: Path(tmp).write_text("x"))
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"
+    return exif
+
+
+def test_jpeg_in_gives_jpeg_out_with_exif_and_icc_and_stems_say_where_they_came_from(tmp_path, tiny_model_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    make_photo(120, 80, seed=1).save(photos / "photo.jpg", quality=98, exif=_exif(6), icc_profile=srgb)
+    make_photo(96, 64, seed=2).save(photos / "photo.png")
+    cmyk_profile = bytes(16) + b"CMYK" + bytes(108)  # a header naming CMYK: it describes none of the RGB output
+    make_photo(64, 64, seed=3).convert("CMYK").save(photos / "cmyk.jpg", icc_profile=cmyk_profile)
+
+    kept = run_batch(photos, tmp_path / "kept", "center", model=tiny_model_path, device="cpu", report=lambda m: None)
+    assert sorted(p.name for p in kept.done) == ["cmyk.jpg", "photo.jpg", "photo.png"]
+    with Image.open(tmp_path / "kept" / "photo.jpg") as out, Image.open(photos / "photo.jpg") as src:
+        assert out.format == "JPEG" and out.size == (80, 120), "orientation applied to the pixels"
+        assert out.getexif().get(0x010F) == "TestCam" and out.getexif().get(0x0112, 1) == 1
+        assert out.info["icc_profile"] == srgb
+        source = np.asarray(src.transpose(Image.Transpose.ROTATE_270), dtype=float)
+        error = np.abs(np.asarray(out, dtype=float) - source)[:10].mean()
+        assert error < 3, "high quality outside the hole (Pillow's default quality, 75, is off by 4.2 here)"
+    with Image.open(tmp_path / "kept" / "photo.png") as out:
+        assert out.format == "PNG"
+    with Image.open(tmp_path / "kept" / "cmyk.jpg") as out:
+        assert out.mode == "RGB" and "icc_profile" not in out.info
+
+    png = run_batch(photos, tmp_path / "png", "center", model=tiny_model_path, device="cpu", fmt="png",
+                    report=lambda m: None)
+    assert sorted(p.name for p in png.done) == ["cmyk.png", "photo-jpg.png", "photo.png"]
+    with Image.open(tmp_path / "png" / "photo-jpg.png") as out:
+        assert out.format == "PNG" and out.getexif().get(0x010F) == "TestCam"
+
+
+@pytest.mark.parametrize("name, fmt, shared, expected", [
+    ("photo.JPG", None, True, "photo.JPG"),
+    ("photo.tif", None, True, "photo.tif"),
+    ("scan.bmp", None, False, "scan.png"),
+    ("photo.tif", "png", True, "photo-tif.png"),
+    ("photo.webp", "png", True, "photo-webp.png"),
+    ("photo.png", "png", True, "photo.png"),
+    ("photo.jpeg", "jpg", False, "photo.jpeg"),
+    ("photo.png", "jpg", False, "photo.jpg"),
+])
+def test_output_names(name, fmt, shared, expected):
+    assert output_name(Path(name), fmt, shared) == expected
+
+
+def export_tiny_model(path: Path, seed: int) -> None:
+    """A tiny model whose record names its seed, written over path as training does."""
+    torch.manual_seed(seed)
+    cfg = GeneratorConfig(image_size=32, widths=[8, 16, 16, 16], decoder_widths=[16, 16, 8])
+    export_inference(build_generator(cfg).eval(), cfg, {"seed": seed}, path)
+
+
+def test_a_model_retrained_into_the_same_file_is_loaded_again(tmp_path):
+    path = tmp_path / "model.pt"
+    export_tiny_model(path, seed=1)
+    first = get_model(path, "cpu")
+    assert get_model(str(path), "cpu") is first, "an unchanged file is not loaded twice"
+    export_tiny_model(path, seed=2)
+    second = get_model(path, "cpu")
+    assert second is not first and second.record == {"seed": 2}
