@@ -45,7 +45,7 @@ class _Schedule:
     dims: int  # PCA dimensions of the patch descriptors used for matching
 
 
-_SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=4, pm_passes=1, dims=16),
+_SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=2, pm_passes=1, dims=16),
               "best": _Schedule(em_coarse=12, em_fine=6, pm_passes=2, dims=32)}
 
 _CONFIDENCE_BASE = 1.3  # Wexler et al.: patch weight 1.3**-d, d = distance of its centre into the hole
@@ -59,6 +59,17 @@ _PEEL_CHUNK = 1024
 # blocks. 0.3 measured best on the blobs protocol (0.1 too weak, 1.0 over-sharpens and misplaces details).
 _LOCALITY = 0.3
 _SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
+# Votes: similarity exp(-d / 2 sigma^2) with sigma^2 the given percentile of the level's match distances. Broad
+# weights while the structure settles, sharp ones at the finest level, where only texture detail is decided.
+_SIMILARITY_PERCENTILE = 75
+_FINE_PERCENTILE = 10
+_MODE_STEPS = 2  # mean-shift steps towards the dominant vote
+_MODE_BANDWIDTH = 0.05  # colour distance (0..1 per channel) within which votes count as one mode
+_GRADIENT_WEIGHT = 1.0  # luminance gradients beside colour in the patch distance
+# Hybrid: weight of the network's patch-mean colour in the patch distance, relative to the patch's own colours, at
+# the coarsest level; it halves at every finer level (the network says what goes where, the patches bring texture).
+_GUIDE_COARSE = 4.0
+_GUIDE_DECAY = 0.5
 
 
 @dataclass
@@ -72,6 +83,7 @@ class _Level:
     source_ok: torch.Tensor | None = None  # (H*W,) bool, valid source patch centres
     sources: torch.Tensor | None = None  # (M,) flat indices of valid source centres
     targets: torch.Tensor | None = None  # (N,) flat indices of patch centres overlapping the hole
+    guide: torch.Tensor | None = None  # (C,H,W) the network's prediction at this level (hybrid), or None
 
     def __post_init__(self) -> None:
         h, w = self.hole.shape
@@ -224,15 +236,20 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
               cancel: Callable[[], bool] | None) -> torch.Tensor:
     """Coarse-to-fine EM on the crop; returns the crop with the hole filled.
 
-    Votes average at the starting level (structure) and take the best patch's pixel at finer levels (texture:
-    averaging incoherent matches of a stochastic texture would blur it).
+    Every level votes with a robust mean of all overlapping patches (no pasted blocks, no stair-steps); with
+    `init` (the hybrid) the network's prediction is the coarsest estimate and a term of the patch distance.
     """
     schedule = _SCHEDULES[options.quality]
     generator = torch.Generator(device=image.device)
     generator.manual_seed(options.seed)
     levels = _pyramid(image, hole, allowed, options.patch_size)
-    start = len(levels) // 2 if init is not None else len(levels) - 1
-    _initial_estimate(levels[start], init, start, generator)
+    if init is not None:
+        guide = init
+        for level in levels:
+            level.guide = guide[:, :level.hole.shape[0], :level.hole.shape[1]]
+            guide = F.avg_pool2d(guide[None], 2, ceil_mode=True)[0]
+    start = len(levels) - 1
+    _initial_estimate(levels[start], generator)
     iterations = [schedule.em_fine] * start + [schedule.em_coarse]
     meter = _Progress(progress, levels[:start + 1], iterations)
     meter.advance(meter.start_cost)
@@ -242,15 +259,19 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
     for index in range(start, -1, -1):
         level = levels[index]
         if index < start:
-            level.image = torch.where(level.hole, _upsample(levels[index + 1].image, level.hole.shape), level.image)
             nnf = _upsample_field(levels[index + 1], nnf, level, generator)
-        search = _Search(level, basis, generator, full_jumps=index == start)
+            # Rebuild the estimate from the carried matches (full-resolution texture) instead of starting the
+            # level from the coarser estimate magnified (a blur the search would then match to).
+            level.image = _vote(level, nnf, torch.zeros(nnf.shape, device=nnf.device))
+        search = _Search(level, basis, generator, full_jumps=index == start,
+                         guidance=_GUIDE_COARSE * _GUIDE_DECAY ** (len(levels) - 1 - index))
         meter.advance(_setup_cost(level))
         for _ in range(iterations[index]):
             if cancel is not None and cancel():
                 raise Cancelled()
             nnf, dist = search.run(nnf, schedule.pm_passes)
-            level.image = _vote(level, nnf, dist, sharp=index < start)
+            level.image = _vote(level, nnf, dist, modes=0 if index == start else _MODE_STEPS,
+                                percentile=_FINE_PERCENTILE if index == 0 else _SIMILARITY_PERCENTILE)
             meter.advance(len(level.targets))
     return levels[0].image
 
@@ -315,14 +336,9 @@ def _downsample(level: _Level) -> _Level:
     return _Level(image, hole, allowed, level.patch)
 
 
-def _initial_estimate(level: _Level, init: torch.Tensor | None, depth: int, generator: torch.Generator) -> None:
-    """Fill the starting level's hole: the hybrid init downsampled, or peeled in from the boundary."""
-    if init is None:
-        level.image = _onion_peel(level, generator)
-        return
-    for _ in range(depth):
-        init = F.avg_pool2d(init[None], 2, ceil_mode=True)[0]
-    level.image = torch.where(level.hole, init, level.image)
+def _initial_estimate(level: _Level, generator: torch.Generator) -> None:
+    """Fill the starting level's hole: the network's prediction (hybrid), or peeled in from the boundary."""
+    level.image = _onion_peel(level, generator) if level.guide is None else torch.where(level.hole, level.guide, level.image)
 
 
 def _onion_peel(level: _Level, generator: torch.Generator) -> torch.Tensor:
@@ -359,11 +375,6 @@ def _onion_peel(level: _Level, generator: torch.Generator) -> torch.Tensor:
     return image
 
 
-def _upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    up = F.interpolate(image[None], scale_factor=2, mode="bilinear", align_corners=False)[0]
-    return up[:, :shape[0], :shape[1]]
-
-
 def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: torch.Generator) -> torch.Tensor:
     """Carry matches to the finer level: source (y,x) -> (2y + dy, 2x + dx) for each child offset (dy,dx)."""
     lookup = coarse.at_targets(nnf, -1)
@@ -386,14 +397,22 @@ class _Search:
     for all sources by convolution, and per EM iteration for the targets only.
     """
 
-    def __init__(self, level: _Level, basis: torch.Tensor, generator: torch.Generator, full_jumps: bool) -> None:
-        self.level, self.generator = level, generator
+    def __init__(self, level: _Level, basis: torch.Tensor, generator: torch.Generator, full_jumps: bool,
+                 guidance: float = 0.0) -> None:
+        self.level, self.generator, self.guidance = level, generator, guidance
         h, w = level.hole.shape
         p = level.patch
         self.offsets = _offsets(p, w, level.hole.device)
         self.ty, self.tx = level.targets // w, level.targets % w
         self.basis = basis
         self.table = _source_descriptors(level, self.basis)
+        if level.guide is not None and guidance > 0:
+            # The network says what goes where through each patch's mean colour only: matching its (blurred)
+            # texture too would pull in flat patches and blur the fill.
+            box = lambda im: F.avg_pool2d(im[None], p, 1, p // 2, count_include_pad=False)[0].reshape(im.shape[0], -1).T  # noqa: E731
+            self.source_means = box(level.image)
+            self.guide_means = box(level.guide)[level.targets]
+            self.guide_scale = guidance * p * p
         reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
         jumps = [1 << k for k in range(reach.bit_length() - 1, -1, -1)] if full_jumps else [4, 2, 1]
         self.jumps = [j for j in jumps if j <= max(reach, 1)] or [1]
@@ -402,8 +421,7 @@ class _Search:
 
     def run(self, nnf: torch.Tensor, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Improve `nnf` against the current estimate; return it with its descriptor distances."""
-        self.query = torch.cat([_patches(self.level.image, part, self.offsets) @ self.basis
-                                for part in torch.split(self.level.targets, _CHUNK)])
+        self.query = self._descriptors(self.level.image)
         dist = self._distance(nnf[None])[0]
         for _ in range(passes):
             for jump in self.jumps:
@@ -411,6 +429,11 @@ class _Search:
             for radii in torch.split(self.radii, 4):
                 nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf, radii))
         return nnf, dist
+
+    def _descriptors(self, image: torch.Tensor) -> torch.Tensor:
+        features = _features(image)
+        return torch.cat([_patches(features, part, self.offsets) @ self.basis
+                          for part in torch.split(self.level.targets, _CHUNK)])
 
     def _propagated(self, nnf: torch.Tensor, jump: int) -> torch.Tensor:
         """Candidates from the four neighbours `jump` away, shifted back: a coherent continuation of their match."""
@@ -461,8 +484,19 @@ class _Search:
             ty, tx = self.ty[start:start + step], self.tx[start:start + step]
             far = (source // w - ty).square() + (source % w - tx).square()
             cost = (self.table[source] - self.query[start:start + step]).square().sum(-1) + self.locality * far
+            if self.guidance > 0 and self.level.guide is not None:
+                cost = cost + self.guide_scale * (self.source_means[source] - self.guide_means[start:start + step]).square().sum(-1)
             out[:, start:start + step] = torch.where(part >= 0, cost, math.inf)
         return out
+
+
+def _features(image: torch.Tensor) -> torch.Tensor:
+    """Colour plus weighted luminance gradients (Darabi et al.'s Image Melding): patches are matched on where
+    their edges run too, so a continued edge lines up instead of landing a pixel or two off."""
+    lum = F.pad(image.mean(0, keepdim=True)[None], (1, 1, 1, 1), mode="replicate")[0]
+    gx = (lum[:, 1:-1, 2:] - lum[:, 1:-1, :-2]) / 2
+    gy = (lum[:, 2:, 1:-1] - lum[:, :-2, 1:-1]) / 2
+    return torch.cat([image, _GRADIENT_WEIGHT * gx, _GRADIENT_WEIGHT * gy]) if _GRADIENT_WEIGHT > 0 else image
 
 
 def _offsets(patch: int, width: int, device: torch.device) -> torch.Tensor:
@@ -486,7 +520,7 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
     sources = level.sources
     if len(sources) > _PCA_SAMPLES:
         sources = sources[torch.randint(len(sources), (_PCA_SAMPLES,), generator=generator, device=sources.device)]
-    samples = _patches(level.image, sources, offsets)
+    samples = _patches(_features(level.image), sources, offsets)
     if samples.shape[1] <= dims:
         return torch.eye(samples.shape[1], device=samples.device)
     centred = samples - samples.mean(0)
@@ -496,7 +530,7 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
 
 def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) -> torch.Tensor:
     """(H*W, d) descriptor of the patch centred at every pixel (zero near the border), by convolution in strips."""
-    image = level.image
+    image = _features(level.image)
     c, h, w = image.shape
     p, r = level.patch, level.patch // 2
     weight = basis.T.reshape(-1, c, p, p)
@@ -507,18 +541,21 @@ def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) ->
     return table.reshape(h * w, -1)
 
 
-def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, sharp: bool = False) -> torch.Tensor:
-    """Each hole pixel becomes the weighted mean of the pixels that every overlapping matched patch puts there,
-    or with `sharp`, the pixel of the best-weighted patch (no averaging blur where matches disagree).
+def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, modes: int = _MODE_STEPS,
+          percentile: int = 75) -> torch.Tensor:
+    """Each hole pixel becomes the robust mean of the pixels that every overlapping matched patch puts there.
 
-    Weights follow Wexler et al.: similarity exp(-d / 2 sigma^2), sigma^2 the 75th percentile of the distances,
-    times a confidence decaying with the patch centre's depth into the hole. This is fold, written as a gather
-    per hole pixel (the p*p patches covering it): no scatter, so it is deterministic on every device too.
+    Weights follow Wexler et al.: similarity exp(-d / 2 sigma^2) times a confidence decaying with the patch
+    centre's depth into the hole. A plain weighted mean blurs wherever matches disagree (a stochastic texture),
+    and the best patch alone leaves stair-stepped block edges; so the mean is moved by a few mean-shift steps
+    to the dominant mode of the votes (Wexler et al.'s mean-shift vote): outlier votes lose their weight, and
+    where the votes agree the result is the same pixel either way. Written as a gather per hole pixel (the p*p
+    patches covering it): no scatter, so it is deterministic on every device too.
     """
     image = level.image
     c, h, w = image.shape
     finite = dist[torch.isfinite(dist)]
-    sigma2 = float(finite.kthvalue(max(1, (3 * len(finite)) // 4)).values) if len(finite) else 1.0
+    sigma2 = float(finite.kthvalue(max(1, (len(finite) * percentile) // 100)).values) if len(finite) else 1.0
     weight = torch.exp(-(dist / (2 * max(sigma2, 1e-6))).clamp(max=30.0)) * level.confidence
     source_of, weight_of = level.at_targets(nnf, -1), level.at_targets(weight, 0.0)
     flat = image.reshape(c, -1)
@@ -529,10 +566,12 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, sharp: bool = Fa
         inside = (centres >= 0) & (centres < h * w)
         centres = centres.clamp(0, h * w - 1)
         weights = torch.where(inside, weight_of[centres], 0.0)
-        if sharp:
-            best = weights.argmax(0)[None]
-            out[:, pixels] = flat[:, source_of[centres.gather(0, best)][0] + offsets[best[0], 0]]
-        else:
-            values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
-            out[:, pixels] = (values * weights).sum(1) / weights.sum(0).clamp_min(1e-30)
+        values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
+        mean = (values * weights).sum(1) / weights.sum(0).clamp_min(1e-30)
+        if modes:
+            mean = values.gather(1, weights.argmax(0)[None, None].expand(c, 1, -1))[:, 0]
+        for _ in range(modes):
+            near = weights * torch.exp(-(values - mean[:, None]).square().sum(0) / (2 * _MODE_BANDWIDTH**2))
+            mean = (values * near).sum(1) / near.sum(0).clamp_min(1e-30)
+        out[:, pixels] = mean
     return out.reshape(c, h, w)
