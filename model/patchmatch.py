@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from model.errors import Cancelled, InpaintError
+from model.regions import split_regions
 
 SAMPLINGS = ("ring", "image", "region")
 QUALITIES = ("fast", "best")
@@ -50,7 +51,10 @@ _SCHEDULES = {"fast": _Schedule(em_coarse=6, em_fine=2, pm_passes=1, dims=16),
 
 _CONFIDENCE_BASE = 1.3  # Wexler et al.: patch weight 1.3**-d, d = distance of its centre into the hole
 _MAX_DEPTH = 24  # depth beyond which confidence stops decaying (only weight ratios matter)
+# Sample sizes for the PCA basis and the peel's exhaustive search: at most these, and for a small hole a
+# multiple of its size (a dust spot needs no 8192-patch search).
 _PCA_SAMPLES = 4096
+_SAMPLES_PER_TARGET = 8
 _CHUNK = 1 << 16  # targets per distance evaluation, bounds memory on huge holes
 _PEEL_SOURCES = 8192  # sources sampled for the exhaustive search that seeds the coarsest level
 _PEEL_CHUNK = 1024
@@ -58,6 +62,7 @@ _PEEL_CHUNK = 1024
 # continuation; without it a distant region (the cup's rim, a black collar) that matches a few pixels wins whole
 # blocks. 0.3 measured best on the blobs protocol (0.1 too weak, 1.0 over-sharpens and misplaces details).
 _LOCALITY = 0.3
+_MIN_RING = 32  # px of ring sampling kept around even the smallest hole
 _SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
 # Votes: similarity exp(-d / 2 sigma^2) with sigma^2 the given percentile of the level's match distances. Broad
 # weights while the structure settles, sharp ones at the finest level, where only texture detail is decided.
@@ -142,15 +147,33 @@ def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOption
         _report(progress, 1.0)
         return out
     allowed = _sampling_area(hole, options)
-    (y0, y1, x0, x1), allowed = _crop_box(hole, allowed, options)
-    crop = (slice(None), slice(y0, y1), slice(x0, x1))
-    work_hole = hole[y0:y1, x0:x1]
-    work_image = image[crop].float()
-    work_init = None if init is None else torch.where(work_hole, init[crop].float(), work_image)
-    filled = _complete(work_image, work_hole, allowed[y0:y1, x0:x1], work_init, options, progress, cancel)
-    out[crop] = torch.where(work_hole, filled.clamp(0, 1).to(image.dtype), image[crop])
+    groups = _groups(hole, options)
+    total, done = sum(size for _, size in groups), 0
+    for group, size in groups:
+        (y0, y1, x0, x1), work_allowed = _crop_box(hole, allowed, options, group)
+        crop = (slice(None), slice(y0, y1), slice(x0, x1))
+        work_hole = hole[y0:y1, x0:x1]
+        work_image = image[crop].float()
+        work_init = None if init is None else torch.where(work_hole, init[crop].float(), work_image)
+        part = None if progress is None else (lambda f, a=done: progress((a + f * size) / total))
+        filled = _complete(work_image, work_hole, work_allowed, work_init, options, part, cancel)
+        out[crop] = torch.where(work_hole, filled.clamp(0, 1).to(image.dtype), out[crop])
+        done += size
     _report(progress, 1.0)
     return out
+
+
+def _groups(hole: torch.Tensor, options: PatchFillOptions) -> list[tuple[tuple[int, int, int, int], int]]:
+    """Bounding boxes (y0, y1, x0, x1) of the holes to fill in separate crops, with their pixel counts.
+
+    With ring sampling each separate hole gets its own crop, so 200 dust spots on a 24 MP photo cost 200 small
+    fills, not one over the whole photo (a neighbouring hole inside a crop is filled there too, from the
+    original pixels, and again in its own crop). Other samplings read from anywhere in the area: one crop.
+    """
+    if options.sampling != "ring":
+        return [(_bbox(hole), int(hole.sum()))]
+    regions = split_regions(hole.cpu().numpy())
+    return [((r.top, r.bottom, r.left, r.right), int(r.cells.sum())) for r in regions]
 
 
 def _check_inputs(image: torch.Tensor, hole: torch.Tensor, init: torch.Tensor | None,
@@ -194,20 +217,19 @@ def _sampling_area(hole: torch.Tensor, options: PatchFillOptions) -> torch.Tenso
     return torch.ones_like(hole)
 
 
-def _crop_box(hole: torch.Tensor, allowed: torch.Tensor,
-              options: PatchFillOptions) -> tuple[tuple[int, int, int, int], torch.Tensor]:
-    """Bounding box of everything the fill may read, and the sampling area (a dilated band for "ring")."""
-    margin = options.patch_size
-    if options.sampling == "ring":
-        margin += options.ring_width
-    y0, y1, x0, x1 = _bbox(hole | allowed if options.sampling == "region" else hole)
+def _crop_box(hole: torch.Tensor, allowed: torch.Tensor, options: PatchFillOptions,
+              box: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], torch.Tensor]:
+    """Crop around the holes in `box` holding everything their fill may read, and the sampling area inside it
+    (a band of ring_width around the holes for "ring")."""
+    y0, y1, x0, x1 = _bbox(hole | allowed) if options.sampling == "region" else box
+    # A small hole needs no 96 px of ring to find its texture: twice its size will do, and costs far less.
+    ring = min(options.ring_width, max(_MIN_RING, 2 * max(y1 - y0, x1 - x0)))
+    margin = options.patch_size + (ring if options.sampling == "ring" else 0)
     h, w = hole.shape
     y0, y1, x0, x1 = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
     if options.sampling == "ring":
-        band = torch.zeros_like(hole)
-        band[y0:y1, x0:x1] = _dilate(hole[y0:y1, x0:x1], options.ring_width + options.patch_size // 2)
-        allowed = band
-    return (y0, y1, x0, x1), allowed
+        return (y0, y1, x0, x1), _dilate(hole[y0:y1, x0:x1], ring + options.patch_size // 2)
+    return (y0, y1, x0, x1), allowed[y0:y1, x0:x1]
 
 
 def _bbox(mask: torch.Tensor) -> tuple[int, int, int, int]:
@@ -353,8 +375,9 @@ def _onion_peel(level: _Level, generator: torch.Generator) -> torch.Tensor:
     r = level.patch // 2
     offsets = _offsets(level.patch, w, image.device)
     pool = level.sources
-    if len(pool) > _PEEL_SOURCES:
-        pool = pool[torch.randperm(len(pool), generator=generator, device=pool.device)[:_PEEL_SOURCES]]
+    n = min(_PEEL_SOURCES, max(1024, _SAMPLES_PER_TARGET * len(level.targets)))
+    if len(pool) > n:
+        pool = pool[torch.randperm(len(pool), generator=generator, device=pool.device)[:n]]
     sources = _patches(image, pool, offsets)
     sources_sq = sources.square()
     flat = image.reshape(c, -1)
@@ -518,8 +541,9 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
     """
     offsets = _offsets(level.patch, level.width, level.hole.device)
     sources = level.sources
-    if len(sources) > _PCA_SAMPLES:
-        sources = sources[torch.randint(len(sources), (_PCA_SAMPLES,), generator=generator, device=sources.device)]
+    n = min(_PCA_SAMPLES, max(512, _SAMPLES_PER_TARGET * len(level.targets)))
+    if len(sources) > n:
+        sources = sources[torch.randint(len(sources), (n,), generator=generator, device=sources.device)]
     samples = _patches(_features(level.image), sources, offsets)
     if samples.shape[1] <= dims:
         return torch.eye(samples.shape[1], device=samples.device)

@@ -7,7 +7,7 @@ mode (RGB, RGBA with its alpha kept, L; other modes are converted to the nearest
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -21,6 +21,7 @@ from .checkpoint import InpaintModel, load_model, model_key
 from .devices import describe, resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_mask, to_working_mode
+from .blend import poisson_blend
 from .regions import Region, split_regions
 
 METHODS = ("context-encoder", "patch", "hybrid")
@@ -107,12 +108,10 @@ def context_encoder_fill(
     h, w = hole.shape
     size = model.config.image_size
     regions = split_regions(hole.cpu().numpy())
-    if any(_window(r, h, w)[2] > max(h, w) for r in regions):
-        # a hole too large for a window: one downscaled pass over the whole (square-padded) image
-        regions = [Region(0, 0, h, w, hole.cpu().numpy())]
-        windows = [((h - max(h, w)) // 2, (w - max(h, w)) // 2, max(h, w))]
-    else:
-        windows = [_window(r, h, w) for r in regions]
+    whole = ((h - max(h, w)) // 2, (w - max(h, w)) // 2, max(h, w))
+    # A region too large for a window of its own takes a downscaled pass over the whole (square-padded) image;
+    # only that region: every other hole keeps its own sharp window.
+    windows = [whole if _window(r, h, w)[2] > max(h, w) else _window(r, h, w) for r in regions]
     hole_f = hole.float()[None]
     crops, masks = [], []
     for top, left, side in windows:
@@ -133,7 +132,8 @@ def context_encoder_fill(
     for region, (top, left, side), pred in zip(regions, windows, preds_t):
         full = F.interpolate(pred[None], size=(side, side), mode="bicubic", align_corners=False)[0].clamp(0, 1)
         ys, xs = np.nonzero(region.cells)
-        ys_t, xs_t = torch.from_numpy(ys).to(image.device), torch.from_numpy(xs).to(image.device)
+        ys_t = torch.from_numpy(ys + region.top).to(image.device)
+        xs_t = torch.from_numpy(xs + region.left).to(image.device)
         out[:, ys_t, xs_t] = full[:, ys_t - top, xs_t - left]
     return out
 
@@ -175,11 +175,12 @@ def inpaint(
     else:
         from .patchmatch import PatchFillOptions, patch_fill
 
-        options = patch_options or PatchFillOptions(seed=seed)
+        options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)
         init = None
         if method == "hybrid":
             init = context_encoder_fill(rgb, hole_t, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
         filled = patch_fill(rgb, hole_t, options, init=init, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
+    filled = poisson_blend(rgb, filled, hole_t)
     filled_u8 = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
     fill_image = Image.fromarray(filled_u8, "RGB")
     if working.mode == "L":

@@ -1,7 +1,8 @@
-"""Splitting a hole mask into separate regions, each filled through its own context window.
+"""Splitting a hole mask into separate regions, each filled in its own small window or crop.
 
-Labelling runs on a coarse grid of blocks (at most ~256 a side) so it stays fast in pure numpy for 20-megapixel
-masks; holes closer than a block merge into one region, which is what we want: one window then sees both.
+Labelling runs on a coarse grid of blocks (at most ~256 a side) so it stays fast in pure numpy for 24-megapixel
+masks. Each region keeps only its bounding box and the hole pixels inside it, never a full-size array, so the
+cost of 200 dust spots follows the spots, not the photo.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ class Region:
     left: int
     bottom: int  # exclusive
     right: int  # exclusive
-    cells: np.ndarray  # bool (H, W): the hole pixels that belong to this region
+    cells: np.ndarray  # bool (bottom - top, right - left): the hole pixels of this region inside its box
 
     @property
     def side(self) -> int:
         return max(self.bottom - self.top, self.right - self.left)
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        return slice(self.top, self.bottom), slice(self.left, self.right)
 
 
 def _label_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
@@ -45,17 +50,37 @@ def _label_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
     return remap[labels], len(uniq)
 
 
-def split_regions(mask: np.ndarray, max_grid: int = 256) -> list[Region]:
+def _grow(grid: np.ndarray, cells: int) -> np.ndarray:
+    """Square dilation of a small bool grid by `cells`."""
+    for _ in range(cells):
+        padded = np.pad(grid, 1)
+        grid = np.max([padded[1 + dy : 1 + dy + grid.shape[0], 1 + dx : 1 + dx + grid.shape[1]]
+                       for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    return grid
+
+
+def split_regions(mask: np.ndarray, max_grid: int = 256, gap: int = 0) -> list[Region]:
+    """Regions of the hole mask; holes closer than about a block, or than `gap` pixels, share one region (one
+    window then sees both, and crops grown by gap / 2 never overlap another region's)."""
     h, w = mask.shape
     block = max(1, math.ceil(max(h, w) / max_grid))
     gh, gw = math.ceil(h / block), math.ceil(w / block)
     padded = np.zeros((gh * block, gw * block), bool)
     padded[:h, :w] = mask
     grid = padded.reshape(gh, block, gw, block).any(axis=(1, 3))
-    labels, count = _label_grid(grid)
+    labels, count = _label_grid(_grow(grid, math.ceil(gap / block)))
+    labels = np.where(grid, labels, 0)
     regions = []
     for k in range(1, count + 1):
-        cells = np.repeat(np.repeat(labels == k, block, 0), block, 1)[:h, :w] & mask
+        rows, cols = np.nonzero((labels == k).any(axis=1))[0], np.nonzero((labels == k).any(axis=0))[0]
+        if not len(rows):
+            continue
+        gy0, gy1, gx0, gx1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        local = np.repeat(np.repeat(labels[gy0:gy1, gx0:gx1] == k, block, 0), block, 1)
+        y0, x0 = gy0 * block, gx0 * block
+        y1, x1 = min(h, gy1 * block), min(w, gx1 * block)
+        cells = local[: y1 - y0, : x1 - x0] & mask[y0:y1, x0:x1]
         ys, xs = np.nonzero(cells.any(axis=1))[0], np.nonzero(cells.any(axis=0))[0]
-        regions.append(Region(int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1, cells))
+        top, left, bottom, right = y0 + ys[0], x0 + xs[0], y0 + ys[-1] + 1, x0 + xs[-1] + 1
+        regions.append(Region(int(top), int(left), int(bottom), int(right), cells[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]))
     return regions
