@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -117,6 +118,10 @@ class SettingsDialog(QDialog):
         self.sampling.currentIndexChanged.connect(self._sync_enabled)
         self.quality = _combo({"fast": "Fast", "best": "Best"}, settings.get(S.QUALITY))
         self.seed = _spin(0, 2**31 - 1, settings.get(S.SEED))
+        self.blend = QCheckBox("Blend the fill into its surroundings")
+        self.blend.setChecked(bool(settings.get(S.BLEND)))
+        self.blend.setToolTip("Match colours at the hole's edge so no seam shows (off: the fill keeps the exact "
+                              "colours it copied, e.g. from a painted sampling area)")
         self.jpeg_quality = _spin(1, 100, settings.get(S.JPEG_QUALITY))
 
         form = QFormLayout(self)
@@ -127,6 +132,7 @@ class SettingsDialog(QDialog):
         form.addRow("Ring width", self.ring_width)
         form.addRow("Patch quality", self.quality)
         form.addRow("Random seed", self.seed)
+        form.addRow("Seams", self.blend)
         form.addRow("JPEG / WebP quality", self.jpeg_quality)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -152,6 +158,8 @@ class SettingsDialog(QDialog):
         for widget, key in self._fields():
             if isinstance(widget, QComboBox):
                 widget.setCurrentIndex(max(0, widget.findData(key.default)))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(key.default)
             else:
                 widget.setValue(key.default)
 
@@ -159,12 +167,18 @@ class SettingsDialog(QDialog):
         return (
             (self.device, S.DEVICE), (self.patch_size, S.PATCH_SIZE), (self.sampling, S.SAMPLING),
             (self.ring_width, S.RING_WIDTH), (self.quality, S.QUALITY), (self.seed, S.SEED),
-            (self.jpeg_quality, S.JPEG_QUALITY),
+            (self.jpeg_quality, S.JPEG_QUALITY), (self.blend, S.BLEND),
         )
 
     def accept(self) -> None:
         self.settings.set(S.MODEL_PATH, self.model_edit.text().strip())
         for widget, key in self._fields():
-            self.settings.set(key, widget.currentData() if isinstance(widget, QComboBox) else widget.value())
+            self.settings.set(key, _value(widget))
         self.settings.sync()
         super().accept()
+
+
+def _value(widget):
+    if isinstance(widget, QComboBox):
+        return widget.currentData()
+    return widget.isChecked() if isinstance(widget, QCheckBox) else widget.value()

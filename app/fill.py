@@ -27,6 +27,7 @@ class FillOptions:
     ring_width: int = 96
     quality: str = "fast"
     seed: int = 0
+    blend: bool = True
     region: np.ndarray | None = field(default=None, compare=False, repr=False)  # bool HxW for sampling "region"
 
     @classmethod
@@ -39,6 +40,7 @@ class FillOptions:
             ring_width=settings.get(S.RING_WIDTH),
             quality=settings.get(S.QUALITY),
             seed=settings.get(S.SEED),
+            blend=bool(settings.get(S.BLEND)),
         )
 
     def sampling_from(self, region: np.ndarray) -> FillOptions:
@@ -94,7 +96,7 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
         result = inpaint(
             image, mask, method=method, model=model, device=options.device,
             patch_options=options.patch_options() if method != "context-encoder" else None,
-            seed=options.seed, progress=progress, cancel=cancel,
+            seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
         return result, pil_to_qimage(result.image)
 

@@ -37,6 +37,7 @@ SAMPLING = Key("fill/sampling", "ring")
 RING_WIDTH = Key("fill/ring_width", 96)
 QUALITY = Key("fill/quality", "fast")
 SEED = Key("fill/seed", 0)
+BLEND = Key("fill/blend", True)  # Poisson blend of every fill into the pixels around the hole
 VARIATIONS = Key("fill/variations", 3)  # new seeds per press of Variations
 BRUSH_SIZE = Key("mask/brush_size", 40)
 MASK_COLOR = Key("mask/color", "#ff3860")

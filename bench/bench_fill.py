@@ -1,11 +1,12 @@
-"""Benchmark of the fill methods: speed and peak memory by image size and hole size, the paper's quality table on
-photos-val, and contact sheets to look at.
+"""Benchmark of the fill methods: speed and peak memory by image size and hole size, the 24 MP dust-spot case,
+the paper's quality table on photos-val, contact sheets, and the spoon on the bundled coffee photo.
 
     python bench/bench_fill.py [--photos DIR] [--textures DIR] [--model PATH] [--out DIR] [--quick] [--threads N]
 
-Methods: patch (model.patchmatch), context-encoder and hybrid (model.pipeline; skipped if no model loads), and
-OpenCV's cv2.inpaint Telea and NS as the peers to beat (benchmark-only dependency). Each image size is timed in
-its own subprocess so its peak memory (VmHWM) is that size's alone. Writes <out>/bench_fill.json and PNG sheets.
+Methods: patch, context-encoder and hybrid (model.pipeline; the learned two skipped if no model loads), and the
+peers to beat, benchmark-only dependencies: OpenCV's Telea and NS, and PyPatchMatch (radius 3). Each image size
+and each dust-spot method runs in its own subprocess so its peak memory (VmHWM) is its alone. Writes
+<out>/bench_fill.json, PNG sheets and <out>/spoon.png (the standing regression picture).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from model.masks import blob_mask  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(256, 256), (512, 512), (1024, 1024), (1536, 2048)]  # (h, w)
 HOLES = [0.03, 0.10, 0.25]
-PEERS = ("telea", "ns")
 LEARNED = ("context-encoder", "hybrid")
 Filler = Callable[[Image.Image, np.ndarray], Image.Image]
 
@@ -46,15 +46,23 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: theirs); 1 avoids "
                         "oversubscription when another job keeps the cores busy")
     parser.add_argument("--speed-worker", nargs=2, type=int, metavar=("H", "W"), help=argparse.SUPPRESS)
+    parser.add_argument("--dust-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_threads(args.threads)
     if args.speed_worker:
         print(json.dumps(speed_worker(tuple(args.speed_worker), args.photos, args.model)))
         return 0
+    if args.dust_worker:
+        print(json.dumps(dust_worker(args.dust_worker, args.photos, args.model)))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     fillers = make_fillers(args.model)
     report = {"machine": machine(), "methods": list(fillers), "speed": speed(args), "quality": {}, "sheets": []}
     print(format_speed(report["speed"]))
+    report["spoon"] = spoon(fillers, args.out / "spoon.png")
+    if not args.quick:
+        report["dust"] = [dust(args, name) for name in fillers if name not in ("ns", "hybrid")]
+        print(format_dust(report["dust"]))
     photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: 5 if args.quick else None]
     for protocol in ("center", "blobs"):
         rows, examples = quality(photos, protocol, fillers)
@@ -86,20 +94,14 @@ def machine() -> dict:
 
 
 def make_fillers(model_path: Path, device: str = "cpu") -> dict[str, Filler]:
-    """Every method that can run here, by name; the learned ones only when the pipeline and a model load."""
-    import torch
+    """Every method that can run here, by name, as the user gets it (the pipeline, boundary blend included); the
+    learned ones only when a model loads, the peers only when installed."""
+    from model.evaluate import PEER_METHODS, fill_with
+    from model.pipeline import inpaint
 
-    from model.patchmatch import PatchFillOptions, patch_fill
-
-    def patch(image: Image.Image, hole: np.ndarray) -> Image.Image:
-        rgb = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1).float().div(255)
-        out = patch_fill(rgb, torch.from_numpy(hole), PatchFillOptions())
-        return Image.fromarray(out.mul(255).round().byte().permute(1, 2, 0).numpy())
-
-    fillers: dict[str, Filler] = {"patch": patch}
+    fillers: dict[str, Filler] = {"patch": lambda image, hole: inpaint(image, hole, method="patch", device=device).image}
     try:
         from model.checkpoint import load_model
-        from model.pipeline import inpaint
 
         model = load_model(model_path, device)
         for method in LEARNED:
@@ -107,14 +109,14 @@ def make_fillers(model_path: Path, device: str = "cpu") -> dict[str, Filler]:
                                                                     device=device).image
     except Exception as exc:  # the learned methods are optional here: report and go on
         print(f"note: context-encoder and hybrid skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
-    try:
-        import cv2
-
-        for name, flag in (("telea", cv2.INPAINT_TELEA), ("ns", cv2.INPAINT_NS)):
-            fillers[name] = lambda image, hole, f=flag: Image.fromarray(
-                cv2.inpaint(np.asarray(image.convert("RGB")), hole.astype(np.uint8) * 255, 5, f))
-    except ImportError:
-        print("note: OpenCV peers skipped (pip install opencv-python-headless)", file=sys.stderr)
+    probe = Image.new("RGB", (16, 16)), np.eye(16, dtype=bool)
+    for name in PEER_METHODS:
+        try:
+            fill_with(name, *probe)
+        except ImportError:
+            print(f"note: peer {name} skipped (pip install -e '.[bench]')", file=sys.stderr)
+            continue
+        fillers[name] = lambda image, hole, m=name: fill_with(m, image, hole)
     return fillers
 
 
@@ -150,6 +152,62 @@ def speed_worker(size: tuple[int, int], photos: Path, model_path: Path) -> list[
             for row in rows:
                 row["patch_peak_mb"], row["process_baseline_mb"] = peak_rss_mb(), baseline
     return rows
+
+
+def dust_case(photos: Path) -> tuple[Image.Image, np.ndarray]:
+    """200 dust spots (about 0.26% of the pixels) on a 6000x4000 photo."""
+    from PIL import ImageDraw
+
+    photo = sorted(p for p in photos.iterdir() if p.is_file())[0]
+    image = Image.open(photo).convert("RGB").resize((6000, 4000), Image.Resampling.BICUBIC)
+    rng = np.random.default_rng(0)
+    mask = Image.new("L", image.size, 0)
+    draw = ImageDraw.Draw(mask)
+    for _ in range(200):
+        x, y, r = int(rng.integers(20, 5980)), int(rng.integers(20, 3980)), int(rng.integers(5, 14))
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    return image, np.asarray(mask) > 0
+
+
+def dust_worker(method: str, photos: Path, model_path: Path) -> dict:
+    image, hole = dust_case(photos)
+    fill = make_fillers(model_path)[method]
+    baseline = peak_rss_mb()
+    start = time.perf_counter()
+    fill(image, hole)
+    return {"method": method, "seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb(),
+            "baseline_mb": baseline, "hole": float(hole.mean())}
+
+
+def dust(args: argparse.Namespace, method: str) -> dict:
+    cmd = [sys.executable, __file__, "--dust-worker", method, "--photos", str(args.photos), "--model", str(args.model)]
+    done = subprocess.run(cmd + (["--threads", str(args.threads)] if args.threads else []), capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def format_dust(rows: list[dict]) -> str:
+    lines = [f"dust spots: 200 on 6000x4000 ({rows[0]['hole']:.2%} of the pixels) -- seconds, peak MB (after "
+             f"loading the photo and the model: baseline MB)"] if rows else []
+    lines += [f"{r['method']:<16}{r['seconds']:8.2f} s{r['peak_mb']:9.0f} MB{r['baseline_mb']:9.0f} MB" for r in rows]
+    return "\n".join(lines)
+
+
+def spoon(fillers: dict[str, Filler], path: Path) -> list[str]:
+    """The spoon on the bundled coffee photo removed by every method: crops at 2x, one column each."""
+    from before_after import spoon_mask
+
+    photo = Image.open(ROOT / "resources/samples/coffee.png").convert("RGB")
+    hole = spoon_mask(photo.size)
+    box = (300, 50, 440, 350)
+    tiles = [photo.crop(box)] + [fill(photo, hole).crop(box) for fill in fillers.values()]
+    w, h = (box[2] - box[0]) * 2, (box[3] - box[1]) * 2
+    sheet = Image.new("RGB", (w * len(tiles), h), "white")
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile.resize((w, h), Image.Resampling.NEAREST), (i * w, 0))
+    sheet.save(path)
+    print(f"{path}: columns original | {' | '.join(fillers)}")
+    return ["original", *fillers]
 
 
 def peak_rss_mb() -> float:

@@ -93,13 +93,13 @@ def _run_batch(args) -> int:
 
 
 def _add_eval(sub) -> None:
-    from .evaluate import OPENCV_METHODS, PROTOCOLS
+    from .evaluate import PEER_METHODS, PROTOCOLS
     from .pipeline import METHODS
 
     p = sub.add_parser("eval", help="the paper's table (L1 %%, L2 %%, PSNR on the hole) on your own photos")
     p.add_argument("folder", help="folder of photos (searched recursively)")
     p.add_argument("--mask", choices=list(PROTOCOLS), default="center", help="center: 128px, central 64x64; blobs: 512px, irregular holes")
-    p.add_argument("--methods", nargs="+", default=list(METHODS + OPENCV_METHODS), help="any of " + ", ".join(METHODS + OPENCV_METHODS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS + PEER_METHODS), help="any of " + ", ".join(METHODS + PEER_METHODS))
     p.add_argument("--model", help="model file (default: the bundled model)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--seed", type=int, default=0)

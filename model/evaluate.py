@@ -22,7 +22,7 @@ from .masks import blob_mask, center_mask
 from .pipeline import METHODS, inpaint
 
 PROTOCOLS = {"center": 128, "blobs": 512}
-OPENCV_METHODS = ("telea", "ns")
+PEER_METHODS = ("telea", "ns", "pypatchmatch")  # benchmark peers (extra "bench"); the app never imports them
 
 
 def hole_metrics(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
@@ -57,16 +57,20 @@ def protocol_sample(image: Image.Image, protocol: str, index: int, seed: int = 0
     return square, blob_mask(size, size, rng, rng.uniform(0.04, 0.10))
 
 
-def _opencv_fill(image: Image.Image, hole: np.ndarray, method: str) -> Image.Image:
-    import cv2  # benchmark-only peer (extra "bench"); the app never needs it
+def _peer_fill(image: Image.Image, hole: np.ndarray, method: str) -> Image.Image:
+    rgb, mask = np.asarray(image.convert("RGB")), hole.astype(np.uint8) * 255
+    if method == "pypatchmatch":
+        from patchmatch import patch_match  # InvokeAI's C++ PatchMatch fill, radius 3 as in its examples
 
-    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-    return Image.fromarray(cv2.inpaint(np.asarray(image), hole.astype(np.uint8) * 255, 5, flag))
+        return Image.fromarray(patch_match.inpaint(rgb, mask, patch_size=3))
+    import cv2
+
+    return Image.fromarray(cv2.inpaint(rgb, mask, 5, cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS))
 
 
 def fill_with(method: str, image: Image.Image, hole: np.ndarray, model=None, device: str = "auto", seed: int = 0) -> Image.Image:
-    if method in OPENCV_METHODS:
-        return _opencv_fill(image, hole, method)
+    if method in PEER_METHODS:
+        return _peer_fill(image, hole, method)
     return inpaint(image, hole, method=method, model=model, device=device, seed=seed).image
 
 
@@ -87,9 +91,9 @@ def evaluate(
 ) -> list[EvalRow]:
     if protocol not in PROTOCOLS:
         raise InpaintError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    unknown = [m for m in methods if m not in METHODS + OPENCV_METHODS]
+    unknown = [m for m in methods if m not in METHODS + PEER_METHODS]
     if unknown:
-        raise InpaintError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS + OPENCV_METHODS)}")
+        raise InpaintError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS + PEER_METHODS)}")
     samples = []
     for path in find_photos(folder):
         try:
@@ -108,7 +112,7 @@ def evaluate(
             try:
                 out = fill_with(method, image, hole, model, device, seed)
             except ImportError:
-                log(f"skipping {method}: OpenCV is not installed (pip install opencv-python-headless)")
+                log(f"skipping {method}: not installed (pip install -e '.[bench]')")
                 break
             seconds += time.perf_counter() - start
             scores.append(hole_metrics(np.asarray(out.convert("RGB")), np.asarray(image), hole))

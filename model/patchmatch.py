@@ -547,9 +547,12 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
     samples = _patches(_features(level.image), sources, offsets)
     if samples.shape[1] <= dims:
         return torch.eye(samples.shape[1], device=samples.device)
-    centred = samples - samples.mean(0)
-    _, vectors = torch.linalg.eigh(centred.T @ centred)
-    return vectors[:, -dims:].contiguous()
+    centred = (samples - samples.mean(0)).double()
+    scatter = centred.T @ centred
+    # A small ridge keeps flat or repetitive crops (many equal eigenvalues) solvable.
+    scatter += torch.eye(len(scatter), dtype=scatter.dtype, device=scatter.device) * (1e-6 * float(scatter.trace()) + 1e-12)
+    _, vectors = torch.linalg.eigh(scatter)
+    return vectors[:, -dims:].float().contiguous()
 
 
 def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) -> torch.Tensor:

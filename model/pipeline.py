@@ -151,10 +151,12 @@ def inpaint(
     device: str | torch.device = "auto",
     patch_options=None,
     seed: int = 0,
+    blend: bool = True,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> FillResult:
-    """Fill the hole (mask: bool HxW array or mask image, True/bright = hole) of a PIL image."""
+    """Fill the hole (mask: bool HxW array or mask image, True/bright = hole) of a PIL image; `blend` melts the
+    fill into the pixels around the hole in the gradient domain (colours then follow the hole's surroundings)."""
     if method not in METHODS:
         raise InpaintError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     start = time.perf_counter()
@@ -180,7 +182,8 @@ def inpaint(
         if method == "hybrid":
             init = context_encoder_fill(rgb, hole_t, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
         filled = patch_fill(rgb, hole_t, options, init=init, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
-    filled = poisson_blend(rgb, filled, hole_t)
+    if blend:
+        filled = poisson_blend(rgb, filled, hole_t)
     filled_u8 = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
     fill_image = Image.fromarray(filled_u8, "RGB")
     if working.mode == "L":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from app import settings as S
 from app_fixtures import app_settings, dialogs, drag, view_pos, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import Qt
@@ -88,8 +89,11 @@ def test_sampling_brush_paints_its_own_green_layer_with_undo_and_clear(qtbot, wi
     assert np.array_equal(window.sampling_layer.array(), area)
 
 
-def test_patch_and_hybrid_copy_only_from_the_painted_sampling_area(qtbot, window, monkeypatch):
+def test_patch_and_hybrid_copy_only_from_the_painted_sampling_area(qtbot, window, app_settings, monkeypatch):
     import model.pipeline
+
+    # The fill's own colours: the seam blend would pull a blue fill towards the orange around the hole.
+    app_settings.set(S.BLEND, False)
 
     calls = []
     real = model.pipeline.inpaint
