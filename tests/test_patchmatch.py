@@ -206,3 +206,63 @@ def test_runs_on_cuda_deterministically() -> None:
     out = patch_fill(image, hole)
     assert_invariants(image, hole, out)
     assert torch.equal(out, patch_fill(image, hole))
+
+
+def ramp(h: int = 96, w: int = 96) -> torch.Tensor:
+    """A smooth sky-like colour ramp from top to bottom: any pasted block or stair-step shows as a jump."""
+    y = torch.linspace(0, 1, h)[:, None].expand(h, w)
+    return torch.stack([0.2 + 0.6 * y, 0.3 + 0.4 * y, 0.9 - 0.5 * y]).clamp(0, 1)
+
+
+def test_smooth_ramp_is_filled_without_steps_or_blocks() -> None:
+    """Votes average every overlapping patch (robustly): the fill has no jump far above the ramp's own."""
+    image, hole = ramp(), box(96, 96, 30, 66, 30, 66)
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    inside = hole[1:, :] & hole[:-1, :]
+    jumps = (out[:, 1:, :] - out[:, :-1, :]).abs().amax(0)[inside]
+    own = (image[:, 1:, :] - image[:, :-1, :]).abs().amax()
+    assert float(jumps.max()) < 2.5 * float(own)  # the earlier winner-take-all votes left 5x steps here
+
+
+def test_hybrid_guide_says_what_goes_where() -> None:
+    """Red texture on the left, blue on the right, grey in the middle around the hole. A guide (the network's
+    prediction) asking for red in the hole's left half and blue in its right half is followed at every level;
+    without it the grey around the hole is continued."""
+    generator = torch.Generator().manual_seed(3)
+    h, w = 96, 144
+    grain = 0.08 * torch.rand(1, h, w, generator=generator)
+    image = torch.empty(3, h, w)
+    image[:, :, :48] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
+    image[:, :, 48:96] = 0.5
+    image[:, :, 96:] = torch.tensor([0.1, 0.2, 0.8])[:, None, None]
+    image = (image + grain).clamp(0, 1)
+    hole = box(h, w, 28, 68, 56, 88)
+    guide = image.clone()
+    guide[:, 28:68, 56:72] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
+    guide[:, 28:68, 72:88] = torch.tensor([0.1, 0.2, 0.8])[:, None, None]
+    guided = patch_fill(image, hole, init=guide)
+    plain = patch_fill(image, hole)
+    assert_invariants(image, hole, guided)
+    left, right = guided[:, 32:64, 58:68].mean((1, 2)), guided[:, 32:64, 76:86].mean((1, 2))
+    assert left[0] > left[2] + 0.3 and right[2] > right[0] + 0.3
+    assert (plain[:, hole].mean(1) - 0.54).abs().max() < 0.1  # no guide: the grey is continued
+
+
+def test_separate_holes_are_filled_in_small_crops(monkeypatch) -> None:
+    """The cost follows the holes: two spots far apart in a big image are two small crops, not one spanning both."""
+    import model.patchmatch as pm
+
+    crops = []
+    real = pm._complete
+
+    def spy(image, hole, *args, **kwargs):
+        crops.append(tuple(hole.shape))
+        return real(image, hole, *args, **kwargs)
+
+    monkeypatch.setattr(pm, "_complete", spy)
+    image = noise_texture(600, 800)
+    hole = box(600, 800, 40, 50, 40, 52) | box(600, 800, 540, 552, 700, 710)
+    out = patch_fill(image, hole)
+    assert_invariants(image, hole, out)
+    assert len(crops) == 2 and all(ch * cw < 0.05 * 600 * 800 for ch, cw in crops)

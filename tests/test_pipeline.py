@@ -133,3 +133,12 @@ def test_cmyk_conversion_preserves_context_pixels_in_converted_space(photo, tiny
     mask = box_mask(64, 96, 5, 5, 8, 8)
     out = np.asarray(inpaint(cmyk, mask, model=tiny_model_path, device="cpu").image)
     assert np.array_equal(out[~mask], np.asarray(cmyk.convert("RGB"))[~mask])
+
+
+def test_only_the_oversized_region_takes_the_whole_image_pass(photo, tiny_model_path):
+    """A small spot keeps its own sharp window even when another hole is too big for one."""
+    spot = box_mask(64, 96, 52, 80, 6, 6)
+    huge = box_mask(64, 96, 2, 2, 44, 60)
+    alone = np.asarray(inpaint(photo, spot, model=tiny_model_path, device="cpu", blend=False).image)
+    both = np.asarray(inpaint(photo, spot | huge, model=tiny_model_path, device="cpu", blend=False).image)
+    assert np.array_equal(both[spot], alone[spot])
