@@ -1,6 +1,6 @@
 """Splitting a hole mask into separate regions, each filled in its own small window or crop.
 
-Labelling runs on a coarse grid of blocks (at most ~256 a side) so it stays fast in pure numpy for 24-megapixel
+Labelling runs on a coarse grid of blocks (at most 128 a side) so it stays fast in pure numpy for 24-megapixel
 masks. Each region keeps only its bounding box and the hole pixels inside it, never a full-size array, so the
 cost of 200 dust spots follows the spots, not the photo.
 """
@@ -59,7 +59,7 @@ def _grow(grid: np.ndarray, cells: int) -> np.ndarray:
     return grid
 
 
-def split_regions(mask: np.ndarray, max_grid: int = 256, gap: int = 0) -> list[Region]:
+def split_regions(mask: np.ndarray, max_grid: int = 128, gap: int = 0) -> list[Region]:
     """Regions of the hole mask; holes closer than about a block, or than `gap` pixels, share one region (one
     window then sees both, and crops grown by gap / 2 never overlap another region's)."""
     h, w = mask.shape
