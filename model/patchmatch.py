@@ -63,6 +63,7 @@ _PEEL_CHUNK = 1024
 # slightly wrong colour shows as bands: 0.3 left steps of 5 levels on a ramp, 0.05 leaves under 2 and scored
 # best on the blobs protocol once votes became robust (patch 16.63 dB against 16.46 at 0.3, 16.49 at 0).
 _LOCALITY = 0.05
+_SOURCES_PER_TARGET = 2  # a level needs this many whole source patches per hole patch to start from
 _MIN_RING = 32  # px of ring sampling kept around even the smallest hole
 _SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
 # Votes: similarity exp(-d / 2 sigma^2) with sigma^2 the given percentile of the level's match distances. Broad
@@ -333,7 +334,9 @@ def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, pat
     levels = [level]
     while _needs_coarser(levels[-1]):
         coarser = _downsample(levels[-1])
-        if min(coarser.hole.shape) < 2 * coarser.patch + 1 or len(coarser.sources) == 0:
+        # Too coarse once whole patches of the surroundings are rare: the few left mix everything (a wall's
+        # colour with the animal in front of it) and the fill starts from the wrong thing.
+        if min(coarser.hole.shape) < 2 * coarser.patch + 1 or len(coarser.sources) < _SOURCES_PER_TARGET * len(coarser.targets):
             break
         levels.append(coarser)
     return levels
