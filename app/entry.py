@@ -1,13 +1,32 @@
 """Process entry point: engine subcommands run headless; anything else opens the GUI.
 
 torch is imported before PySide6 on purpose: with torch>=2.9 on Windows, loading Qt's DLLs first makes
-torch's DLL initialisation fail.
+torch's DLL initialisation fail. Before Qt starts, a missing libxcb-cursor0 is named in one line, since Qt
+6.5+ aborts without it on X11 with a message that does not say which package to install.
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
+from pathlib import Path
+
+XCB_CURSOR_HINT = (
+    "ContextFill needs the system library libxcb-cursor0 to open its window: install it with "
+    "`sudo apt install libxcb-cursor0` (Fedora: `sudo dnf install xcb-util-cursor`)."
+)
+
+
+def missing_library_hint() -> str | None:
+    """The install line when Qt will use X11 on Linux and libxcb-cursor is neither installed nor bundled."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb") not in ("", "xcb"):
+        return None
+    bundle = getattr(sys, "_MEIPASS", None)  # the PyInstaller bundle carries its own copy
+    if bundle and any(Path(bundle).glob("libxcb-cursor.so*")):
+        return None
+    return XCB_CURSOR_HINT if ctypes.util.find_library("xcb-cursor") is None else None
+
 
 def is_engine_command(arg: str) -> bool:
     """True for the engine's subcommands (`train`, `batch`, ...), never for an image path."""
@@ -25,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(cli_main(argv[1:]) or 0)
 
+    if hint := missing_library_hint():
+        print(hint, file=sys.stderr, flush=True)  # Qt's own abort follows if the library is really absent
     import torch  # noqa: F401  (must precede PySide6, see module docstring)
 
     from app.gui import run_gui
