@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -36,7 +36,14 @@ from app.workers import Task, TaskRunner
 from model.errors import InpaintError
 
 MASK_KINDS = {
-    "center": "Center square", "file": "One mask file for every photo", "folder": "Folder of masks, matched by name",
+    "folder": "Folder of masks, matched by name", "file": "One mask file for every photo",
+    "center": "Center square (for tests)",
+}
+MASK_HINTS = {
+    "folder": "Each photo takes the mask with its name: beach.jpg uses beach.png (any image format) from the masks "
+              "folder. White = fill; a mask has its photo's size.",
+    "file": "One image for every photo: white = fill; it has the photos' size.",
+    "center": "A square in the middle of every photo, as in benchmarks: rarely what a photo needs.",
 }
 OUTPUT_FORMATS = {None: "Same as each photo", "png": "PNG", "jpg": "JPEG", "webp": "WebP", "tif": "TIFF"}
 FAIL_COLOR = QColor("#e0455f")
@@ -94,14 +101,16 @@ class BatchDialog(QDialog):
         self.mask_kind = QComboBox()
         for kind, label in MASK_KINDS.items():
             self.mask_kind.addItem(label, kind)
+        self.mask_kind.setCurrentIndex(max(0, self.mask_kind.findData(settings.get(S.BATCH_MASK))))
         self.mask_kind.currentIndexChanged.connect(self._sync_mask_row)
         self.mask_edit = QLineEdit()
-        self.mask_edit.setPlaceholderText("White = fill; resized to each photo")
+        self.mask_hint = QLabel()
+        self.mask_hint.setObjectName("hint")
+        self.mask_hint.setWordWrap(True)
         self.method = QComboBox()
         for method in S.METHODS:
             self.method.addItem(S.METHOD_LABELS[method], method)
-        chosen = settings.get(S.METHODS_ON)
-        self.method.setCurrentIndex(max(0, self.method.findData(chosen[0] if chosen else S.METHODS[0])))
+        self.method.setCurrentIndex(max(0, self.method.findData(settings.get(S.BATCH_METHOD))))
         self.output_format = QComboBox()
         for fmt, label in OUTPUT_FORMATS.items():
             self.output_format.addItem(label, fmt)
@@ -114,6 +123,7 @@ class BatchDialog(QDialog):
         form.addRow("Mask", self.mask_kind)
         self.mask_row = self._browse_row(self.mask_edit, folder=False)
         form.addRow("", self.mask_row)
+        form.addRow("", self.mask_hint)
         form.addRow("Method", self.method)
         form.addRow("Format", self.output_format)
         form.addRow("", self.skip_existing)
@@ -124,6 +134,10 @@ class BatchDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.log = QListWidget()
         self.log.setMinimumHeight(160)
+        self.log.setWordWrap(True)  # a FAIL line says why in full, never cut off at the edge
+        self.log.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.log.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.log.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -175,8 +189,12 @@ class BatchDialog(QDialog):
             self._auto_output = str(default_output(Path(text.strip())))
             self.output_edit.setText(self._auto_output)
 
+    @Slot()
     def _sync_mask_row(self) -> None:
-        self.mask_row.setEnabled(self.mask_kind.currentData() != "center")
+        kind = self.mask_kind.currentData()
+        self.mask_row.setEnabled(kind != "center")
+        self.mask_edit.setPlaceholderText("Folder of masks" if kind == "folder" else "Mask image")
+        self.mask_hint.setText(MASK_HINTS[kind])
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
@@ -222,11 +240,13 @@ class BatchDialog(QDialog):
         self.open_button.setVisible(False)
         self.status.setText("Filling…")
         self.settings.set(S.LAST_DIR, source)
+        self.settings.set(S.BATCH_MASK, self.mask_kind.currentData())
+        self.settings.set(S.BATCH_METHOD, self.method.currentData())
         fn = batch_task(Path(source), Path(output), mask, self.method.currentData(), self.output_format.currentData(),
                         self.skip_existing.isChecked(), FillOptions.from_settings(self.settings), self.models,
                         self._lines.line.emit)
         task = Task(fn, name="batch fill")
-        task.signals.progress.connect(lambda f: self.progress.setValue(round(f * 1000)))
+        task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(self._on_finished)
         task.signals.errored.connect(self._on_error)
         task.signals.cancelled.connect(self._on_cancelled)
@@ -236,28 +256,38 @@ class BatchDialog(QDialog):
         self.runner.submit(task)
         return True
 
+    @Slot(str)
     def _on_line(self, line: str) -> None:
         kind = line.split(maxsplit=1)[0] if line.strip() else ""
         if kind in self.counts:
             self.counts[kind] += 1
         self.log.addItem(line)
+        self.log.item(self.log.count() - 1).setToolTip(line)
         if kind == "FAIL":
             self.log.item(self.log.count() - 1).setForeground(QBrush(FAIL_COLOR))
         self.log.scrollToBottom()
 
+    @Slot(float)
+    def _on_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+
+    @Slot(object)
     def _on_finished(self, summary) -> None:
         self.progress.setValue(1000)
         self.status.setText(f"Done: {summary.text().splitlines()[0]}.")
 
+    @Slot()
     def _on_cancelled(self) -> None:
         counts = self.counts
         self.status.setText(f"Cancelled: {counts['ok']} filled, {counts['skip']} skipped, {counts['FAIL']} failed "
                             "before stopping.")
 
+    @Slot(str, str)
     def _on_error(self, message: str, details: str) -> None:
         self.status.setText(f"The batch stopped: {message}")
         show_error(self, "Batch fill failed", message, details or None)
 
+    @Slot()
     def _on_done(self) -> None:
         self.task = None
         self._set_running(False)

@@ -1,6 +1,7 @@
-"""Dialogs: errors people can act on, overwrite confirmation, fill settings, About.
+"""Dialogs: errors people can act on, overwrite and unsaved-changes questions, fill settings, shortcuts, About.
 
-Every modal message goes through `show_error` / `confirm_overwrite`, so tests replace just these two.
+Every modal message goes through `show_error`, `confirm_overwrite` or `ask_save_changes`, so tests replace
+just these.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -47,13 +51,47 @@ def confirm_overwrite(parent: QWidget | None, path: Path) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def confirm_discard(parent: QWidget | None, name: str) -> bool:
-    answer = QMessageBox.question(
-        parent, "Discard changes?", f"“{name}” has fills that were not saved. Discard them?",
-        QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
+def ask_save_changes(parent: QWidget | None, name: str) -> QMessageBox.StandardButton:
+    """Save, Discard or Cancel, with Save the default as in other editors."""
+    return QMessageBox.question(
+        parent, "Save changes?", f"“{name}” has fills that were not saved. Save them before closing?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save,
     )
-    return answer == QMessageBox.StandardButton.Discard
+
+
+# Keys and gestures that are no menu action, listed after the actions in Help > Keyboard shortcuts.
+GESTURES = (
+    ("Brush size", "[ and ]"),
+    ("Zoom about the cursor", "Ctrl+wheel"),
+    ("Pan", "Space+drag or middle button"),
+    ("Erase with the rectangle or sampling brush", "Alt+drag"),
+    ("Before/after in Compare", "hold \\"),
+)
+
+
+class ShortcutsDialog(QDialog):
+    """Help > Keyboard shortcuts: every action's keys, then the gestures."""
+
+    def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = [*rows, *GESTURES]
+        self.table = QTableWidget(len(rows), 2)
+        self.table.setHorizontalHeaderLabels(["Action", "Keys"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (what, keys) in enumerate(rows):
+            self.table.setItem(row, 0, QTableWidgetItem(what))
+            self.table.setItem(row, 1, QTableWidgetItem(keys))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.resize(480, 560)
 
 
 def about_text(device_label: str) -> str:
@@ -93,6 +131,23 @@ def _spin(lo: int, hi: int, value: int, suffix: str = "", step: int = 1) -> QSpi
     return spin
 
 
+TIPS = {
+    "device": "Where fills run: a GPU (CUDA, Apple MPS) is much faster for the context encoder; "
+              "Automatic picks the fastest present",
+    "patch_size": "Side of the square patches the patch and hybrid fills copy: larger keeps bigger structures, "
+                  "smaller follows fine texture",
+    "sampling": "Where the patch and hybrid fills may copy from, unless a sampling area is painted "
+                "(sampling brush, S)",
+    "ring_width": "How far around the hole the fill looks for patches to copy",
+    "quality": "Best runs more search and refinement passes at every scale: often sharper texture, takes longer",
+    "seed": "Fixes the random choices of the patch fill, so the same settings give the same result; "
+            "Variations tries other seeds",
+    "blend": "Match colours at the hole's edge so no seam shows (off: the fill keeps the exact colours it copied, "
+             "e.g. from a painted sampling area)",
+    "jpeg_quality": "Quality of saved JPEG and WebP files: higher is larger and closer to the original",
+}
+
+
 class SettingsDialog(QDialog):
     """The fill settings a user reaches for; written back to Settings only on OK."""
 
@@ -102,9 +157,16 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.model_edit = QLineEdit(settings.get(S.MODEL_PATH))
         self.model_edit.setPlaceholderText(f"Default model ({default_model_path().name})")
+        # Wide enough for the placeholder, which Qt would otherwise cut to "Default model (d…".
+        self.model_edit.setMinimumWidth(self.model_edit.fontMetrics().horizontalAdvance(
+            self.model_edit.placeholderText()) + 24)
+        self.model_edit.setToolTip("The context-encoder model used by the context encoder and hybrid fills; "
+                                   "empty = the bundled default model")
         browse = QPushButton("Browse…")
+        browse.setToolTip("Choose a model file (.pt), e.g. one the fine-tuning wizard made")
         browse.clicked.connect(self._browse_model)
         reset_model = QPushButton("Default")
+        reset_model.setToolTip("Use the bundled default model again")
         reset_model.clicked.connect(self.model_edit.clear)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_edit, 1)
@@ -120,9 +182,9 @@ class SettingsDialog(QDialog):
         self.seed = _spin(0, 2**31 - 1, settings.get(S.SEED))
         self.blend = QCheckBox("Blend the fill into its surroundings")
         self.blend.setChecked(bool(settings.get(S.BLEND)))
-        self.blend.setToolTip("Match colours at the hole's edge so no seam shows (off: the fill keeps the exact "
-                              "colours it copied, e.g. from a painted sampling area)")
         self.jpeg_quality = _spin(1, 100, settings.get(S.JPEG_QUALITY))
+        for widget, tip in TIPS.items():
+            getattr(self, widget).setToolTip(tip)
 
         form = QFormLayout(self)
         form.addRow("Model file", model_row)

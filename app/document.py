@@ -1,80 +1,112 @@
 """The photo being edited: pixels in a working mode, where it came from, and how to save it safely.
 
-Saving never overwrites the opened original silently: `proposed_save_path` suggests a new name next to
-it, and the window asks before replacing any existing file. Writes go through the engine's atomic save.
+Decoding (`load`, `from_qimage`) runs on a worker and yields a `Loaded`; the GUI thread only wraps it in a
+`Document`. Saving never overwrites the opened original silently: `proposed_save_path` suggests a new name,
+and the window asks before replacing any existing file. Writes go through the engine's atomic save.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
 
-from model.imageio import load_image, save_image, to_working_mode
+from app.qtimage import pil_to_qimage, qimage_to_pil
+from model.imageio import load_image, to_working_mode
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 SAVE_FILTER = ";;".join(
     ["PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)"]
 )
+# The formats cameras and phones write, first in the Open dialog; Pillow's other formats follow.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".avif", ".tif", ".tiff", ".bmp", ".gif")
+KEPT_INFO = ("exif", "icc_profile", "dpi")  # written back on save
 
 
 def open_filter() -> str:
-    exts = sorted({e for e, f in Image.registered_extensions().items() if f in Image.OPEN})
-    return f"Images ({' '.join('*' + e for e in exts)});;All files (*)"
+    readable = {e for e, f in Image.registered_extensions().items() if f in Image.OPEN}
+    photos = [e for e in PHOTO_SUFFIXES if e in readable]
+    everything = photos + sorted(readable - set(photos))
+    return ";;".join([_patterns("Photos", photos), _patterns("All images", everything), "All files (*)"])
+
+
+def _patterns(label: str, suffixes: list[str]) -> str:
+    return f"{label} ({' '.join('*' + e for e in suffixes)})"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A decoded photo and its QImage for the canvas, made on a worker."""
+
+    image: Image.Image  # RGB, RGBA or L
+    preview: QImage
+    info: dict  # KEPT_INFO entries of the source
+    path: Path | None  # None for a pasted or dropped image
+    note: str | None  # what was converted on the way in, if anything
+
+
+def load(path: str | os.PathLike) -> Loaded:
+    """Any Pillow-readable file with EXIF orientation applied; raises InpaintError saying why it is unusable."""
+    path = Path(path)
+    return _loaded(load_image(path), path)
+
+
+def from_qimage(image: QImage) -> Loaded:
+    """A pasted or dropped image."""
+    return _loaded(qimage_to_pil(image), None)
+
+
+def _loaded(image: Image.Image, path: Path | None) -> Loaded:
+    info = {k: image.info[k] for k in KEPT_INFO if k in image.info}
+    working, note = to_working_mode(image)
+    return Loaded(working, pil_to_qimage(working), info, path, note)
 
 
 class Document(QObject):
-    """Pixels plus provenance. `imageChanged` fires whenever the pixels are replaced (open, apply, undo)."""
+    """Pixels plus provenance. `imageChanged` fires whenever the pixels are replaced (apply, undo)."""
 
     imageChanged = Signal()
 
-    def __init__(self, image: Image.Image, path: Path | None = None, note: str | None = None) -> None:
+    def __init__(self, loaded: Loaded, save_dir: Path | None = None) -> None:
+        """`save_dir` is where Save As proposes a name: beside the photo unless told otherwise."""
         super().__init__()
-        self.info = {k: image.info[k] for k in ("exif", "icc_profile") if k in image.info}
-        self.image, conversion = to_working_mode(image)
-        self.path = path
+        self.image, self.preview = loaded.image, loaded.preview
+        self.info, self.path, self.note = loaded.info, loaded.path, loaded.note
+        self.save_dir = save_dir or (loaded.path.parent if loaded.path else Path.home())
         self.saved_path: Path | None = None
-        self.note = note or conversion
-
-    @classmethod
-    def open(cls, path: str | os.PathLike) -> Document:
-        """Load any Pillow-readable file with EXIF orientation applied; raises InpaintError if unreadable."""
-        path = Path(path)
-        return cls(load_image(path), path)
 
     @property
     def display_name(self) -> str:
         target = self.saved_path or self.path
         return target.name if target else "Untitled"
 
-    def set_image(self, image: Image.Image) -> None:
-        self.image = image
+    def set_image(self, image: Image.Image, preview: QImage) -> None:
+        self.image, self.preview = image, preview
         self.imageChanged.emit()
 
     def proposed_save_path(self) -> Path:
-        """`<stem>-filled.png` beside the original (or the last save), numbered so it never exists yet."""
+        """`<stem>-filled.<ext>` in `save_dir` (or the last save), numbered so it never exists yet."""
         if self.saved_path is not None:
             return self.saved_path
-        base = self.path or Path.home() / "untitled.png"
-        suffix = base.suffix.lower() if base.suffix.lower() in SAVE_SUFFIXES else ".png"
-        candidate = base.with_name(f"{base.stem}-filled{suffix}")
+        name = Path(self.path.name if self.path else "untitled.png")
+        suffix = name.suffix.lower() if name.suffix.lower() in SAVE_SUFFIXES else ".png"
+        candidate = self.save_dir / f"{name.stem}-filled{suffix}"
         n = 2
         while candidate.exists():
-            candidate = base.with_name(f"{base.stem}-filled-{n}{suffix}")
+            candidate = self.save_dir / f"{name.stem}-filled-{n}{suffix}"
             n += 1
         return candidate
 
-    def save(self, path: str | os.PathLike, jpeg_quality: int = 92) -> Path:
-        """Write atomically, keeping EXIF and the ICC profile where the format allows."""
-        path = Path(path)
-        suffix = path.suffix.lower()
+    def save_params(self, path: Path, jpeg_quality: int) -> dict:
+        """What `save_image` needs to keep EXIF, the ICC profile and the DPI where the format allows."""
         params: dict = dict(self.info)
+        suffix = path.suffix.lower()
         if suffix in (".jpg", ".jpeg", ".webp"):
             params["quality"] = int(jpeg_quality)
         if suffix == ".webp" and self.image.mode == "L":
             params.pop("icc_profile", None)
-        saved = save_image(self.image, path, **params)
-        self.saved_path = saved
-        return saved
+        return params

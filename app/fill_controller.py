@@ -1,8 +1,10 @@
-"""Runs fills on the task runner and shows them in the Fill panel and the Compare view.
+"""Runs fills and model loads on the task runner and shows them in the Fill panel and the Compare view.
 
 A fill is a FillJob: its Compare panel's key and title, the method and the options (seed, sampling area).
 Task signals arrive as queued calls on this object's slots in the GUI thread; `sender()` says whose task
 sent them. `reset()` forgets the running jobs, so a replaced fill still reporting is simply not found.
+The comparison (results, their previews, the image and hole they filled) outlives an Apply, so undoing
+the Apply brings it back to pick another result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.fill import FillOptions, ModelCache, fill_task
+from app.fill import FillOptions, ModelCache, fill_task, load_model_task
 from app.fill_panel import FillPanel
 from app.results import ResultsView
 from app.workers import Task, TaskRunner
@@ -34,25 +36,33 @@ class FillController(QObject):
     """The fills of one comparison: their tasks while they run, then their results, errors and titles."""
 
     finished = Signal()  # every job queued so far is done (finished, failed or cancelled)
+    modelLoaded = Signal(bool)  # a model load ended: True when the model is ready
+    modelFailed = Signal(str, str, bool)  # message, details, whether to tell the user in a dialog
+    deviceFound = Signal(str)  # the device a loaded model runs on, in words
 
     def __init__(self, runner: TaskRunner, models: ModelCache, panel: FillPanel, view: ResultsView,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner, self.models, self.panel, self.view = runner, models, panel, view
         self.results: dict = {}  # key -> FillResult
+        self.previews: dict = {}  # key -> QImage of the result, made on the worker
         self.titles: dict[str, str] = {}  # key -> title, for every job of the comparison
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
+        self.cancelled = 0  # jobs of the latest run stopped by Cancel
+        self.image: Image.Image | None = None  # the photo the comparison fills
         self.mask: np.ndarray | None = None  # the hole the comparison fills
         self._running: dict[QObject, tuple[Task, FillJob]] = {}  # keyed by the task's signals object
         self._queued: list[Task] = []
+        self._loads: dict[QObject, tuple[str, bool]] = {}  # model loads: signals -> (file name, report in a dialog)
 
     def is_running(self) -> bool:
         return bool(self._running)
 
     def run(self, jobs: list[FillJob], image: Image.Image, mask: np.ndarray) -> None:
         """Queue a task per job; they start on the next event-loop turn, once their new panels are painted."""
-        self.mask = mask
+        self.image, self.mask = image, mask
         self.errors.clear()
+        self.cancelled = 0
         self.panel.reset([job.method for job in jobs])
         self.panel.set_running(True)
         for job in jobs:
@@ -82,11 +92,22 @@ class FillController(QObject):
             task.cancel()
         self._running.clear()
         self.results.clear()
+        self.previews.clear()
         self.titles.clear()
-        self.mask = None
+        self.image = self.mask = None
         self.view.clear()
         self.panel.reset([])
         self.panel.set_running(False)
+
+    def load_model(self, options: FillOptions, report_errors: bool = False) -> Task:
+        """Load the chosen model on the worker so the first fill does not wait for it."""
+        name = options.resolved_model_path().name
+        self.panel.show_model(f"Model: {name} (loading…)")
+        task = Task(load_model_task(options, self.models), name="load model")
+        task.signals.finished.connect(self._on_model_loaded)
+        task.signals.errored.connect(self._on_model_failed)
+        self._loads[task.signals] = (name, report_errors)
+        return self.runner.submit(task)
 
     @Slot()
     def _submit(self) -> None:
@@ -116,6 +137,7 @@ class FillController(QObject):
             return
         result, preview = outcome
         self.results[job.key] = result
+        self.previews[job.key] = preview
         self.view.set_result(job.key, preview, f"{result.seconds:.2f} s · {result.device}")
         self.panel.set_progress(job.method, 1.0)
         self.panel.set_status(job.method, f"{result.seconds:.2f} s")
@@ -132,6 +154,7 @@ class FillController(QObject):
     @Slot()
     def _on_cancelled(self) -> None:
         if job := self._job():
+            self.cancelled += 1
             self.view.panel(job.key).set_message("Cancelled")
             self.panel.set_status(job.method, "cancelled")
 
@@ -140,3 +163,18 @@ class FillController(QObject):
         if self._running.pop(self.sender(), None) is not None and not self._running:
             self.panel.set_running(False)
             self.finished.emit()
+
+    @Slot(object)
+    def _on_model_loaded(self, model) -> None:
+        self._loads.pop(self.sender(), None)
+        params = sum(p.numel() for p in model.net.parameters())
+        self.panel.show_model(f"Model: {model.path.name} · {params / 1e6:.2f}M parameters", str(model.path))
+        self.deviceFound.emit(model.device_label)
+        self.modelLoaded.emit(True)
+
+    @Slot(str, str)
+    def _on_model_failed(self, message: str, details: str) -> None:
+        name, report = self._loads.pop(self.sender(), ("", False))
+        self.panel.show_model(f"Model: {name} — failed to load", message)
+        self.modelFailed.emit(message, details, report)
+        self.modelLoaded.emit(False)

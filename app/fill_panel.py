@@ -125,3 +125,10 @@ class FillPanel(QWidget):
 
     def set_status(self, method: str, text: str) -> None:
         self.statuses[method].setText(text)
+
+    def show_model(self, text: str, tip: str = "") -> None:
+        self.model_label.setText(text)
+        self.model_label.setToolTip(tip)
+
+    def show_device(self, text: str) -> None:
+        self.device_label.setText(text)

@@ -37,10 +37,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def create_window(settings: Settings, image: str | None) -> MainWindow:
-    """The main window on `image` (or the sample), with the model loading in the background."""
+    """The main window opening `image` (or, without one, the sample), with the model loading in the background.
+
+    An image that cannot be opened is reported and leaves the window empty: showing the sample instead would
+    look as if the user's photo had turned into it."""
     window = MainWindow(settings)
-    if not (image and window.open_path(image)):
-        window.open_path(sample_image())
+    window.open_path(image or sample_image())
     window.preload_model()
     return window
 

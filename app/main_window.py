@@ -1,29 +1,28 @@
-"""The main window: wires document, mask, canvas, fill workers and comparison together.
+"""The main window: wires document, mask, canvas, file and fill controllers and the comparison together.
 
-It owns the undo stack and the task runner; heavy work (model loading, fills) only ever runs through
-the runner, so the GUI thread stays free to paint.
+It owns the undo stack; decoding, encoding and fills only ever run on the controllers' workers, whose
+results come back to @Slot methods here, so the GUI thread only paints. Actions are declared in
+app/actions.py, fills run through app/fill_controller.py, files through app/file_controller.py.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
-    QColor,
     QCloseEvent,
+    QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QIcon,
     QImage,
-    QKeySequence,
     QPainter,
     QPixmap,
     QUndoStack,
@@ -34,7 +33,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
+    QProgressBar,
     QSlider,
     QSpinBox,
     QTabWidget,
@@ -45,25 +46,33 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app import settings as S
+from app.actions import build_actions, build_menus, fill_toolbar, shortcut_rows, tool_actions
 from app.batch_dialog import BatchDialog
 from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
-from app.dialogs import SettingsDialog, about_text, confirm_discard, confirm_overwrite, show_error
-from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, open_filter
-from app.fill import FillOptions, ModelCache, load_model_task
+from app.dialogs import (
+    SettingsDialog,
+    ShortcutsDialog,
+    about_text,
+    ask_save_changes,
+    confirm_overwrite,
+    show_error,
+)
+from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
+from app.file_controller import FileController, SaveJob
+from app.fill import FillOptions, ModelCache
 from app.fill_controller import FillController, FillJob
 from app.fill_panel import FillPanel
 from app.mask import SAMPLING_COLOR, MaskLayer
 from app.mask_ops import grow, shrink
-from app.paths import icon, log_dir
-from app.qtimage import pil_to_qimage
+from app.paths import is_bundled, log_dir, pictures_dir
 from app.results import ResultsView
 from app.tools import Tool
 from app.train_wizard import TrainWizard
 from app.undo import ApplyFillCommand, MaskEditCommand
 from app.workers import Task, TaskRunner
-from model.errors import InpaintError
 
 EDIT_TAB, COMPARE_TAB = 0, 1
+EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
 
 
 def device_choices() -> dict[str, str]:
@@ -79,13 +88,16 @@ def device_choices() -> dict[str, str]:
     return labels
 
 
-def device_label(choice: str) -> str:
-    from model.devices import describe, resolve_device
-
-    try:
-        return describe(resolve_device(choice))
-    except (RuntimeError, ValueError) as exc:
-        return f"unavailable: {exc}"
+def fill_summary(ready: int, failed: int, cancelled: int) -> str:
+    """The status line once a fill ends: what happened, and what to do next."""
+    results = f"{ready} result{'' if ready == 1 else 's'}"
+    pick = "Click one and press Apply." if ready > 1 else "Click it and press Apply."
+    if cancelled:
+        return f"Fill cancelled; {results} ready. {pick}" if ready else "Fill cancelled."
+    if not ready:
+        return "The fill failed."
+    ending = f" ({failed} failed)" if failed else ""
+    return f"Fill finished: {results}{ending}. {pick}"
 
 
 def _color_swatch(color: QColor) -> QIcon:
@@ -110,6 +122,9 @@ class MainWindow(QMainWindow):
         self.models = ModelCache()
         self._mask_color = QColor(settings.get(S.MASK_COLOR))
         self._seeds = itertools.count(1)  # variation seeds: each press of Variations tries ones not tried yet
+        self._device = "not checked yet"
+        self._saved_at = -1  # the undo index of the last save started
+        self._close_when_saved = False
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -125,12 +140,23 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.results, "Compare")
         self.setCentralWidget(self.tabs)
 
+        self.files = FileController(self)
+        self.files.opened.connect(self._on_opened)
+        self.files.openFailed.connect(self._on_open_failed)
+        self.files.saved.connect(self._on_saved)
+        self.files.saveFailed.connect(self._on_save_failed)
+        self.files.busyChanged.connect(self._on_files_busy)
+
         self.fill_panel = FillPanel(settings)
         self.fill_panel.fillRequested.connect(self.start_fill)
         self.fill_panel.variationsRequested.connect(self.start_variations)
         self.fill_panel.cancelRequested.connect(self.cancel_fill)
+        self.fill_panel.show_model(f"Model: {self.fill_options().resolved_model_path().name}")
         self.fills = FillController(self.runner, self.models, self.fill_panel, self.results, self)
         self.fills.finished.connect(self._on_fills_finished)
+        self.fills.modelLoaded.connect(self.modelLoaded)
+        self.fills.modelFailed.connect(self._on_model_failed)
+        self.fills.deviceFound.connect(self._on_device_found)
         dock = QDockWidget("Fill", self)
         dock.setObjectName("fillDock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -138,138 +164,42 @@ class MainWindow(QMainWindow):
         dock.setMinimumWidth(250)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        self._make_actions()
-        self._make_menus()
+        made = {"undo": self.undo_stack.createUndoAction(self, "&Undo"),
+                "redo": self.undo_stack.createRedoAction(self, "&Redo")}
+        self._actions = build_actions(self, made)
+        for name, action in self._actions.items():
+            setattr(self, f"{name}_action", action)  # open_action, undo_action...: see app/actions.py
+        self.tool_actions: dict[Tool, QAction] = tool_actions(self._actions)
+        self.tool_actions[Tool.BRUSH].setChecked(True)
+        menus = build_menus(self.menuBar(), self._actions)
+        self.recent_menu = QMenu("Open &Recent", self)
+        menus["file"].insertMenu(self.paste_action, self.recent_menu)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._make_toolbars()
         self._make_status_bar()
         self.canvas.brushSizeChanged.connect(self._on_brush_size)
         self.canvas.cursorMoved.connect(self._on_cursor)
-        self.canvas.viewChanged.connect(self._on_zoom)
+        self.canvas.zoomChanged.connect(self._show_zoom)
+        self.results.zoomChanged.connect(self._show_zoom)
+        self.tabs.currentChanged.connect(self._show_zoom)
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.undo_stack.indexChanged.connect(self._update_title)
-        self.update_device_labels()
         self._restore_geometry()
         self.style()  # PySide builds its QStyle enum wrappers on first use (~20 ms): now, not on the first fill
 
-    # ------------------------------------------------------------------ actions
-    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if icon_name:
-            action.setIcon(icon(icon_name))
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                action.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                action.setShortcut(QKeySequence(shortcut))
-        tip = tip or text.replace("&", "").replace("…", "")
-        if action.shortcut().toString():
-            tip += f" ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
-    def _make_actions(self) -> None:
-        K = QKeySequence.StandardKey
-        self.open_action = self._action("&Open…", self.open_dialog, K.Open, "open")
-        self.paste_action = self._action("&Paste image", self.paste, K.Paste)
-        self.save_action = self._action("&Save", self.save, K.Save, "save")
-        self.save_as_action = self._action("Save &As…", lambda: self.save_as(), K.SaveAs)
-        self.quit_action = self._action("&Quit", self.close, K.Quit)
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcuts([QKeySequence(K.Undo)])
-        self.undo_action.setIcon(icon("undo"))
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.redo_action.setIcon(icon("redo"))
-        self.addActions([self.undo_action, self.redo_action])
-
-        self.tool_actions: dict[Tool, QAction] = {}
-        for tool, key, name, tip in (
-            (Tool.BRUSH, "B", "brush", "Brush: paint what should go"),
-            (Tool.RECT, "M", "rectangle", "Rectangle: drag a box (Alt erases)"),
-            (Tool.ERASER, "E", "eraser", "Eraser: remove mask"),
-            (Tool.SAMPLE, "S", "sample", "Sampling brush: paint where the fill may copy from (Alt erases)"),
-        ):
-            action = self._action(tool.value, lambda _=False, t=tool: self.set_tool(t), key, name, tip)
-            action.setCheckable(True)
-            self.tool_actions[tool] = action
-        self.tool_actions[Tool.BRUSH].setChecked(True)
-        self.clear_action = self._action("Clear mask", lambda: self.mask_op("Clear mask", np.zeros_like),
-                                         "Ctrl+Shift+A", "clear")
-        self.clear_sampling_action = self._action(
-            "Clear sampling area", lambda: self.mask_op("Clear sampling area", np.zeros_like, self.sampling_layer),
-            tip="Clear the sampling area: fills copy from around the hole again")
-        self.invert_action = self._action("Invert mask", lambda: self.mask_op("Invert mask", lambda m: ~m),
-                                          "Ctrl+I", "invert")
-        self.grow_action = self._action("Grow mask", lambda: self.mask_op("Grow mask", lambda m: grow(m, self.grow_spin.value())),
-                                        "Ctrl+Shift+=", "grow")
-        self.shrink_action = self._action("Shrink mask",
-                                          lambda: self.mask_op("Shrink mask", lambda m: shrink(m, self.grow_spin.value())),
-                                          "Ctrl+Shift+-", "shrink")
-        self.fill_action = self._action("&Fill", self.start_fill, ["Ctrl+Return", "Ctrl+Enter"], "fill")
-        self.variations_action = self._action("Fill &variations", self.start_variations,
-                                              ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
-                                              tip="Fill again with new seeds and compare the results")
-        self.cancel_action = self._action("Cancel fill", self.cancel_fill, "Esc")
-        self.fit_action = self._action("&Fit", self.fit, "Ctrl+0", "fit")
-        self.actual_action = self._action("&100%", self.actual_size, "Ctrl+1", "actual")
-        self.zoom_in_action = self._action("Zoom &in", lambda: self._zoom(1.25), K.ZoomIn)
-        self.zoom_out_action = self._action("Zoom &out", lambda: self._zoom(0.8), K.ZoomOut)
-        self.settings_action = self._action("&Settings…", self.open_settings, K.Preferences, "settings")
-        self.batch_action = self._action("&Batch fill folder…", self.open_batch_dialog)
-        self.train_action = self._action("Fine-&tune on my photos…", self.open_train_wizard)
-        self.about_action = self._action("&About ContextFill", self.show_about)
-        self.logs_action = self._action("Show &log folder", self.show_log_folder)
-
-    def _make_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addAction(self.paste_action)
-        file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_as_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit_menu = bar.addMenu("&Edit")
-        edit_menu.addActions([self.undo_action, self.redo_action])
-        edit_menu.addSeparator()
-        edit_menu.addActions([self.clear_action, self.invert_action, self.grow_action, self.shrink_action])
-        edit_menu.addAction(self.clear_sampling_action)
-        edit_menu.addSeparator()
-        edit_menu.addAction(self.settings_action)
-        tools_menu = bar.addMenu("&Tools")
-        tools_menu.addActions(list(self.tool_actions.values()))
-        tools_menu.addSeparator()
-        tools_menu.addActions([self.fill_action, self.variations_action, self.cancel_action])
-        tools_menu.addSeparator()
-        tools_menu.addActions([self.batch_action, self.train_action])
-        view_menu = bar.addMenu("&View")
-        view_menu.addActions([self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action])
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.about_action, self.logs_action])
-
+    # ------------------------------------------------------------------ building
     def _make_toolbars(self) -> None:
-        tools = QToolBar("Tools", self)
-        tools.setObjectName("tools")
-        tools.setMovable(False)
-        tools.setIconSize(tools.iconSize() * 1.1)
-        tools.addActions(list(self.tool_actions.values()))
-        tools.addSeparator()
-        tools.addActions([self.clear_action, self.invert_action, self.grow_action, self.shrink_action])
-        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools)
+        toolbox = QToolBar("Tools", self)
+        toolbox.setObjectName("tools")
+        toolbox.setMovable(False)
+        toolbox.setIconSize(toolbox.iconSize() * 1.1)
+        fill_toolbar(toolbox, "toolbox", self._actions)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, toolbox)
 
         top = QToolBar("Options", self)
         top.setObjectName("options")
         top.setMovable(False)
-        top.addActions([self.open_action, self.save_action])
-        top.addSeparator()
-        top.addActions([self.undo_action, self.redo_action])
-        top.addSeparator()
-        top.addWidget(QLabel(" Size "))
+        fill_toolbar(top, "options", self._actions)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(MIN_BRUSH, 200)
         self.size_slider.setFixedWidth(140)
@@ -280,84 +210,53 @@ class MainWindow(QMainWindow):
         for widget in (self.size_slider, self.size_spin):
             widget.setValue(self.canvas.brush_size)
             widget.valueChanged.connect(self.canvas.set_brush_size)
-            top.addWidget(widget)
-        top.addSeparator()
-        top.addWidget(QLabel(" Grow/shrink "))
         self.grow_spin = QSpinBox()
         self.grow_spin.setRange(1, 200)
         self.grow_spin.setSuffix(" px")
         self.grow_spin.setValue(self.settings.get(S.GROW_PX))
-        self.grow_spin.valueChanged.connect(lambda v: self.settings.set(S.GROW_PX, v))
-        top.addWidget(self.grow_spin)
-        top.addSeparator()
-        top.addWidget(QLabel(" Mask "))
+        self.grow_spin.setToolTip("How far Grow mask and Shrink mask move the mask's edge")
+        self.grow_spin.valueChanged.connect(self._on_grow_px)
         self.color_button = QToolButton()
         self.color_button.setIcon(_color_swatch(self._mask_color))
         self.color_button.setToolTip("Mask overlay colour")
         self.color_button.clicked.connect(self.choose_mask_color)
-        top.addWidget(self.color_button)
-        top.addWidget(QLabel(" Opacity "))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(10, 100)
         self.opacity_slider.setFixedWidth(100)
         self.opacity_slider.setValue(self.settings.get(S.MASK_OPACITY))
         self.opacity_slider.setToolTip("Mask overlay opacity")
         self.opacity_slider.valueChanged.connect(self._on_opacity)
-        top.addWidget(self.opacity_slider)
-        top.addSeparator()
-        top.addActions([self.fit_action, self.actual_action])
+        groups = ((QLabel(" Size "), self.size_slider, self.size_spin), (QLabel(" Grow/shrink "), self.grow_spin),
+                  (QLabel(" Mask "), self.color_button, QLabel(" Opacity "), self.opacity_slider))
+        for group in groups:  # between the undo and the view actions
+            for widget in group:
+                top.insertWidget(self.fit_action, widget)
+            top.insertSeparator(self.fit_action)
         spacer = QWidget()
         spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
-        top.addWidget(spacer)
-        top.addAction(self.settings_action)
+        top.insertWidget(self.settings_action, spacer)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, top)
 
     def _make_status_bar(self) -> None:
         bar = self.statusBar()
+        self.file_progress = QProgressBar()
+        self.file_progress.setRange(0, 0)  # decoding and encoding say nothing of their progress: a busy bar
+        self.file_progress.setFixedSize(100, 10)
+        self.file_progress.hide()
         self.pos_label = QLabel()
         self.size_label = QLabel()
         self.zoom_label = QLabel()
-        self.device_status = QLabel()
+        self.zoom_label.setToolTip("Zoom of the view shown (Edit or Compare)")
+        self.device_status = QLabel("Device: checking…")
         self.device_status.setToolTip("Device used for fills (change it in Settings)")
-        for label in (self.pos_label, self.size_label, self.zoom_label, self.device_status):
-            bar.addPermanentWidget(label)
+        for widget in (self.file_progress, self.pos_label, self.size_label, self.zoom_label, self.device_status):
+            bar.addPermanentWidget(widget)
 
-    # ------------------------------------------------------------------ documents
-    def open_path(self, path: str | Path) -> bool:
-        try:
-            document = Document.open(path)
-        except InpaintError as exc:
-            show_error(self, "Cannot open image", str(exc))
-            return False
-        except MemoryError:
-            show_error(self, "Cannot open image", f"{Path(path).name} is too large to open in memory.")
-            return False
-        self.set_document(document)
-        self.settings.add_recent(str(Path(path).resolve()))
-        self.settings.set(S.LAST_DIR, str(Path(path).resolve().parent))
-        return True
-
-    def set_document(self, document: Document) -> None:
-        self.fills.reset()
-        self.undo_stack.clear()
-        self.document = document
-        document.imageChanged.connect(self._on_image_changed)
-        self.layer = MaskLayer(self._qsize(document), self._mask_color, self)
-        self.sampling_layer = MaskLayer(self._qsize(document), QColor(SAMPLING_COLOR), self)
-        self.canvas.set_image(pil_to_qimage(document.image))
-        self.canvas.set_layers(self.layer, self.sampling_layer)
-        self.canvas.fit()
-        self.tabs.setCurrentIndex(EDIT_TAB)
-        w, h = document.image.size
-        self.size_label.setText(f"{w} × {h} {document.image.mode}")
-        self._update_title()
-        self.statusBar().showMessage(document.note or f"Opened {document.display_name}", 5000)
-
-    @staticmethod
-    def _qsize(document: Document):
-        from PySide6.QtCore import QSize
-
-        return QSize(*document.image.size)
+    # ------------------------------------------------------------------ opening
+    def open_path(self, path: str | Path) -> Task:
+        """Decode `path` on the file worker; it replaces the document only once it has opened."""
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        return self.files.open(path)
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.get(S.LAST_DIR), open_filter())
@@ -368,19 +267,24 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         recent = self.settings.get(S.RECENT)
         for path in recent:
-            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_path(p)).setToolTip(path)
+            self.recent_menu.addAction(Path(path).name, partial(self.open_path, path)).setToolTip(path)
         if not recent:
             self.recent_menu.addAction("No recent files").setEnabled(False)
 
-    def paste(self) -> None:
+    def paste(self) -> Task | None:
         """Paste an image, or a copied image file, from the clipboard."""
-        data = QGuiApplication.clipboard().mimeData()
-        if data.hasUrls() and data.urls()[0].isLocalFile():
-            self.open_path(data.urls()[0].toLocalFile())
-        elif data.hasImage():
-            self.set_document(Document(qimage_to_pil(QImage(data.imageData()))))
-        else:
+        task = self._open_mime(QGuiApplication.clipboard().mimeData())
+        if task is None:
             self.statusBar().showMessage("The clipboard holds no image", 4000)
+        return task
+
+    def _open_mime(self, data: QMimeData) -> Task | None:
+        if data.hasUrls() and data.urls()[0].isLocalFile():
+            return self.open_path(data.urls()[0].toLocalFile())
+        if data.hasImage():
+            self.statusBar().showMessage("Pasting…")
+            return self.files.open_image(QImage(data.imageData()))
+        return None
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         data = event.mimeData()
@@ -388,52 +292,106 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        data = event.mimeData()
-        if data.hasUrls() and data.urls()[0].isLocalFile():
-            self.open_path(data.urls()[0].toLocalFile())
-        elif data.hasImage():
-            self.set_document(Document(qimage_to_pil(QImage(data.imageData()))))
-        event.acceptProposedAction()
+        if self._open_mime(event.mimeData()) is not None:
+            event.acceptProposedAction()
 
-    def save(self) -> bool:
+    @Slot(object)
+    def _on_opened(self, loaded: Loaded) -> None:
+        own = loaded.path is not None and not is_bundled(loaded.path)
+        self.set_document(Document(loaded, None if own else self._save_dir()))
+        if own:
+            self._remember(loaded.path)
+
+    @Slot(str)
+    def _on_open_failed(self, message: str) -> None:
+        """The document on screen stays; with none (a bad file on the command line) the window says what to do."""
+        self.statusBar().showMessage("" if self.document else EMPTY_HINT)
+        show_error(self, "Cannot open image", message)
+
+    @Slot(bool)
+    def _on_files_busy(self, busy: bool) -> None:
+        self.file_progress.setVisible(busy)
+
+    def _remember(self, path: Path) -> None:
+        """Open Recent and the Open dialog's folder follow the files opened and saved."""
+        self.settings.add_recent(str(path.resolve()))
+        self.settings.set(S.LAST_DIR, str(path.resolve().parent))
+
+    def _save_dir(self) -> Path:
+        """Where a photo that has no folder of the user's (the sample, a paste) is saved."""
+        last = Path(self.settings.get(S.LAST_DIR))
+        return last if self.settings.get(S.LAST_DIR) and last.is_dir() else pictures_dir()
+
+    def set_document(self, document: Document) -> None:
+        self.fills.reset()
+        self.undo_stack.clear()
+        self.document = document
+        document.imageChanged.connect(self._on_image_changed)
+        size = QSize(*document.image.size)
+        self.layer = MaskLayer(size, self._mask_color, self)
+        self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)
+        self.canvas.set_image(document.preview)
+        self.canvas.set_layers(self.layer, self.sampling_layer)
+        self.canvas.fit()
+        self.tabs.setCurrentIndex(EDIT_TAB)
+        w, h = document.image.size
+        self.size_label.setText(f"{w} × {h} {document.image.mode}")
+        self._update_title()
+        self.statusBar().showMessage(document.note or f"Opened {document.display_name}", 5000)
+
+    # ------------------------------------------------------------------ saving
+    def save(self) -> Task | None:
+        """Save where the document was last saved, or ask where; None when nothing was started."""
         if self.document is None:
-            return False
+            return None
         if self.document.saved_path is None:
             return self.save_as()
         return self._write(self.document.saved_path)
 
-    def save_as(self, path: str | Path | None = None) -> bool:
+    def save_as(self, path: str | Path | None = None) -> Task | None:
         """Save to a new file. Without `path`, a dialog proposes `<name>-filled.<ext>`; replacing asks first."""
         if self.document is None:
-            return False
+            return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(
                 self, "Save image as", str(self.document.proposed_save_path()), SAVE_FILTER,
                 options=QFileDialog.Option.DontConfirmOverwrite,
             )
             if not chosen:
-                return False
+                return None
             path = chosen
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(".png")
         if path.suffix.lower() not in SAVE_SUFFIXES:
             show_error(self, "Cannot save", f"{path.name}: choose a .png, .jpg, .webp or .tif file name.")
-            return False
+            return None
         if path.exists() and not confirm_overwrite(self, path):
-            return False
+            return None
         return self._write(path)
 
-    def _write(self, path: Path) -> bool:
-        try:
-            saved = self.document.save(path, jpeg_quality=self.settings.get(S.JPEG_QUALITY))
-        except (InpaintError, OSError, ValueError) as exc:
-            show_error(self, "Cannot save", f"Could not save {path.name}: {exc}")
-            return False
-        self.undo_stack.setClean()
-        self.statusBar().showMessage(f"Saved {saved}", 5000)
+    def _write(self, path: Path) -> Task:
+        self._saved_at = self.undo_stack.index()
+        self.statusBar().showMessage(f"Saving {path.name}…")
+        return self.files.save(self.document, path, self.settings.get(S.JPEG_QUALITY))
+
+    @Slot(object, object)
+    def _on_saved(self, job: SaveJob, saved: Path) -> None:
+        job.document.saved_path = saved
+        self._remember(saved)
+        if job.document is self.document and self.undo_stack.index() == self._saved_at:
+            self.undo_stack.setClean()
         self._update_title()
-        return True
+        self.statusBar().showMessage(f"Saved {saved}", 5000)
+        if self._close_when_saved:
+            self._close_when_saved = False
+            self.close()
+
+    @Slot(object, str)
+    def _on_save_failed(self, job: SaveJob, message: str) -> None:
+        self._close_when_saved = False
+        self.statusBar().clearMessage()
+        show_error(self, "Cannot save", f"Could not save {job.path.name}: {message}")
 
     def _has_unsaved_fill(self) -> bool:
         if self.undo_stack.isClean():
@@ -447,8 +405,13 @@ class MainWindow(QMainWindow):
         star = "*" if self._has_unsaved_fill() else ""
         self.setWindowTitle(f"{self.document.display_name}{star} — {APP_NAME}")
 
+    @Slot()
     def _on_image_changed(self) -> None:
-        self.canvas.set_image(pil_to_qimage(self.document.image))
+        """Apply, undo or redo: show the pixels, and the comparison again when they are the ones it filled."""
+        self.canvas.set_image(self.document.preview)
+        comparable = self.document.image is self.fills.image
+        self.results.set_applicable(comparable)
+        self.tabs.setCurrentIndex(COMPARE_TAB if comparable and self.fills.results else EDIT_TAB)
 
     # ------------------------------------------------------------------ mask editing
     def set_tool(self, tool: Tool) -> None:
@@ -467,6 +430,26 @@ class MainWindow(QMainWindow):
         MaskEditCommand.record(self.undo_stack, layer, before, name)
         self.tabs.setCurrentIndex(EDIT_TAB)
 
+    def clear_mask(self) -> None:
+        self.mask_op("Clear mask", np.zeros_like)
+
+    def clear_sampling(self) -> None:
+        self.mask_op("Clear sampling area", np.zeros_like, self.sampling_layer)
+
+    def invert_mask(self) -> None:
+        self.mask_op("Invert mask", np.logical_not)
+
+    def grow_mask(self) -> None:
+        self.mask_op("Grow mask", partial(grow, radius=self.grow_spin.value()))
+
+    def shrink_mask(self) -> None:
+        self.mask_op("Shrink mask", partial(shrink, radius=self.grow_spin.value()))
+
+    @Slot(int)
+    def _on_grow_px(self, value: int) -> None:
+        self.settings.set(S.GROW_PX, value)
+
+    @Slot(int)
     def _on_brush_size(self, size: int) -> None:
         for widget in (self.size_slider, self.size_spin):
             widget.blockSignals(True)
@@ -474,6 +457,7 @@ class MainWindow(QMainWindow):
             widget.blockSignals(False)
         self.settings.set(S.BRUSH_SIZE, size)
 
+    @Slot(int)
     def _on_opacity(self, value: int) -> None:
         self.canvas.set_overlay_opacity(value)
         self.settings.set(S.MASK_OPACITY, value)
@@ -493,8 +477,10 @@ class MainWindow(QMainWindow):
     def _on_cursor(self, pos) -> None:
         self.pos_label.setText(f"{int(pos.x())}, {int(pos.y())}")
 
-    def _on_zoom(self) -> None:
-        self.zoom_label.setText(f"{self.canvas.zoom():.0%}")
+    # ------------------------------------------------------------------ view
+    @Slot()
+    def _show_zoom(self) -> None:
+        self.zoom_label.setText(f"{self._current_view().zoom():.0%}" if self.document else "")
 
     def _current_view(self):
         if self.tabs.currentIndex() == COMPARE_TAB and self.results.panels:
@@ -507,44 +493,31 @@ class MainWindow(QMainWindow):
     def actual_size(self) -> None:
         self._current_view().actual_size()
 
-    def _zoom(self, factor: float) -> None:
-        self._current_view().zoom_by(factor)
+    def zoom_in(self) -> None:
+        self._current_view().zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self._current_view().zoom_by(0.8)
 
     # ------------------------------------------------------------------ fill
     def fill_options(self) -> FillOptions:
         return FillOptions.from_settings(self.settings)
 
-    def update_device_labels(self) -> None:
-        options = self.fill_options()
-        label = device_label(options.device)
-        self.device_status.setText(f"Device: {label}")
-        self.fill_panel.device_label.setText(f"Device: {label}")
-        self.fill_panel.model_label.setText(f"Model: {options.resolved_model_path().name}")
-
     def preload_model(self, report_errors: bool = False) -> Task:
         """Load the chosen model on the worker so the first fill does not wait for it."""
-        options = self.fill_options()
-        name = options.resolved_model_path().name
-        self.fill_panel.model_label.setText(f"Model: {name} (loading…)")
-        task = Task(load_model_task(options, self.models), name="load model")
+        return self.fills.load_model(self.fill_options(), report_errors)
 
-        def loaded(model) -> None:
-            params = sum(p.numel() for p in model.net.parameters())
-            self.fill_panel.model_label.setText(f"Model: {name} · {params / 1e6:.2f}M parameters")
-            self.fill_panel.model_label.setToolTip(str(model.path))
-            self.modelLoaded.emit(True)
+    @Slot(str, str, bool)
+    def _on_model_failed(self, message: str, details: str, report: bool) -> None:
+        self.statusBar().showMessage(f"The model could not be loaded: {message}", 10000)
+        if report:
+            show_error(self, "Cannot load model", message, details)
 
-        def failed(message: str, details: str) -> None:
-            self.fill_panel.model_label.setText(f"Model: {name} — failed to load")
-            self.fill_panel.model_label.setToolTip(message)
-            self.statusBar().showMessage(f"The model could not be loaded: {message}", 10000)
-            if report_errors:
-                show_error(self, "Cannot load model", message, details)
-            self.modelLoaded.emit(False)
-
-        task.signals.finished.connect(loaded)
-        task.signals.errored.connect(failed)
-        return self.runner.submit(task)
+    @Slot(str)
+    def _on_device_found(self, label: str) -> None:
+        self._device = label
+        self.device_status.setText(f"Device: {label}")
+        self.fill_panel.show_device(f"Device: {label}")
 
     @property
     def fill_results(self) -> dict:
@@ -579,7 +552,7 @@ class MainWindow(QMainWindow):
 
     def start_variations(self) -> bool:
         """Fill again with new seeds: the checked patch-based methods (else patch) once per seed, as extra
-        panels beside the comparison of the same hole, or in a new one."""
+        panels beside the comparison of the same photo and hole, or in a new one."""
         request = self._fill_request()
         if request is None:
             return False
@@ -589,8 +562,8 @@ class MainWindow(QMainWindow):
         seeds = itertools.islice((s for s in self._seeds if s != options.seed), count)
         jobs = [FillJob(f"{m}@{seed}", m, f"{S.METHOD_LABELS[m]} · seed {seed}", replace(options, seed=seed))
                 for seed in seeds for m in methods]
-        fresh = self.fills.mask is None or not np.array_equal(mask, self.fills.mask)
-        self._compare(jobs, mask, fresh)
+        same = self.document.image is self.fills.image and np.array_equal(mask, self.fills.mask)
+        self._compare(jobs, mask, fresh=not same)
         return True
 
     def _compare(self, jobs: list[FillJob], mask: np.ndarray, fresh: bool) -> None:
@@ -616,9 +589,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_fills_finished(self) -> None:
-        done = len(self.fill_results)
-        self.statusBar().showMessage(f"Fill finished: {done} result(s). Click one and press Apply.", 8000)
         errors = self.fills.errors
+        self.statusBar().showMessage(fill_summary(len(self.fill_results), len(errors), self.fills.cancelled), 8000)
         if errors:
             text = "\n".join(f"{title}: {msg}" for title, msg, _ in errors)
             details = "\n\n".join(d for _, _, d in errors)
@@ -630,14 +602,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelling…", 3000)
 
     def apply_result(self, key: str) -> None:
+        """Replace the photo by a result; the comparison stays, so undoing this brings it back."""
         result = self.fill_results.get(key)
-        if result is None or self.document is None:
+        if result is None or self.document is None or self.document.image is not self.fills.image:
             return
         title = self.fills.titles[key]
-        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, title))
-        self.fills.reset()
-        self.tabs.setCurrentIndex(EDIT_TAB)
-        self.statusBar().showMessage(f"Applied {title} — Ctrl+Z undoes it", 6000)
+        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title))
+        self.statusBar().showMessage(f"Applied {title} — Ctrl+Z brings the comparison back", 6000)
 
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:
@@ -647,8 +618,10 @@ class MainWindow(QMainWindow):
             self.apply_settings(before)
 
     def apply_settings(self, before: FillOptions) -> None:
+        """Timings of fills made with other options are stale; another model or device is loaded at once."""
         after = self.fill_options()
-        self.update_device_labels()
+        if after != before and not self.is_filling():
+            self.fill_panel.reset([])
         if (after.resolved_model_path(), after.device) != (before.resolved_model_path(), before.device):
             self.preload_model(report_errors=True)
 
@@ -667,8 +640,14 @@ class MainWindow(QMainWindow):
         wizard.open()
         return wizard
 
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(shortcut_rows(self._actions), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def show_about(self) -> None:
-        QMessageBox.about(self, f"About {APP_NAME}", about_text(device_label(self.fill_options().device)))
+        QMessageBox.about(self, f"About {APP_NAME}", about_text(self._device))
 
     def show_log_folder(self) -> None:
         QMessageBox.information(self, "Log folder", f"Logs are written to:\n{log_dir()}")
@@ -683,21 +662,18 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray(state))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.document is not None and self._has_unsaved_fill() and not confirm_discard(self, self.document.display_name):
-            event.ignore()
-            return
+        """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel."""
+        if self.document is not None and self._has_unsaved_fill():
+            answer = ask_save_changes(self, self.document.display_name)
+            if answer != QMessageBox.StandardButton.Discard:
+                self._close_when_saved = answer == QMessageBox.StandardButton.Save and self.save() is not None
+                event.ignore()
+                return
         self.cancel_fill()
         self.runner.cancel_all()
         self.runner.wait(10_000)
+        self.files.wait(10_000)  # a save under way is finished, never cut short
         self.settings.set(S.GEOMETRY, bytes(self.saveGeometry()))
         self.settings.set(S.STATE, bytes(self.saveState()))
         self.settings.sync()
         event.accept()
-
-
-def qimage_to_pil(image: QImage) -> Image.Image:
-    """A clipboard/drop QImage as a Pillow image (through PNG, which keeps alpha and needs no stride logic)."""
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return Image.open(io.BytesIO(bytes(buffer.data()))).copy()

@@ -19,6 +19,17 @@ def sample_image() -> Path:
     return resources_dir() / "samples" / "coffee.png"
 
 
+def is_bundled(path: Path) -> bool:
+    """True for the app's own files (the sample photo): the user's work is never saved among them."""
+    return path.resolve().is_relative_to(resources_dir().resolve())
+
+
+def pictures_dir() -> Path:
+    """The user's Pictures folder, or home where there is none."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return Path(location) if location and Path(location).is_dir() else Path.home()
+
+
 def icon(name: str) -> QIcon:
     return QIcon(str(resources_dir() / "icons" / f"{name}.svg"))
 

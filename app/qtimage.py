@@ -1,4 +1,7 @@
-"""Conversions between Pillow images, numpy masks and QImage, all copying so no buffer outlives its owner."""
+"""Conversions between Pillow images, numpy masks and QImage, all copying so no buffer outlives its owner.
+
+They run on workers (open, paste, fills), never on the GUI thread: a 50 MP photo takes a good part of a second.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,14 @@ def pil_to_qimage(image: Image.Image) -> QImage:
         data, fmt, channels = image.convert("RGB").tobytes(), QImage.Format.Format_RGB888, 3
     w, h = image.size
     return QImage(data, w, h, w * channels, fmt).copy()
+
+
+def qimage_to_pil(image: QImage) -> Image.Image:
+    """A pasted or dropped QImage as a Pillow image: RGBA when it has alpha, else RGB."""
+    mode = "RGBA" if image.hasAlphaChannel() else "RGB"
+    converted = image.convertToFormat(QImage.Format.Format_RGBA8888 if mode == "RGBA" else QImage.Format.Format_RGB888)
+    size = (converted.width(), converted.height())
+    return Image.frombytes(mode, size, bytes(converted.constBits()), "raw", mode, converted.bytesPerLine())
 
 
 def argb_view(image: QImage) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Side-by-side comparison: the original with its mask, then one panel per fill (method, or method and seed).
 
 All panels share zoom and pan (ViewSync). Holding `\\` (or a panel's Before button) shows the original
-in place of the fill, as Lightroom's before/after does. Click a panel to pick it, double-click or press
-Apply to use it. The grid (row, 2x2 or column) is chosen to show the photo as large as possible.
+in place of the fill, as Lightroom's before/after does, with a "Before" badge saying so. Click a panel to
+pick it, double-click or press Apply to use it; once applied, the comparison waits for an undo. The grid
+(row, 2x2 or column) is chosen to show the photo as large as possible.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class ResultPanel(QFrame):
         self.title.setObjectName("panelTitle")
         self.info = QLabel("Waiting…")
         self.info.setObjectName("panelInfo")
+        self.before_badge = QLabel("Before: the original")
+        self.before_badge.setObjectName("beforeBadge")
+        self.before_badge.hide()
         self.before_button = QToolButton()
         self.before_button.setText("Before")
         self.before_button.setToolTip("Hold to see the original (or hold \\ anywhere here)")
@@ -57,6 +61,7 @@ class ResultPanel(QFrame):
         header = QHBoxLayout()
         header.setContentsMargins(8, 6, 8, 2)
         header.addWidget(self.title)
+        header.addWidget(self.before_badge)
         header.addWidget(self.info, 1)
         header.addWidget(self.before_button)
 
@@ -109,6 +114,7 @@ class ResultPanel(QFrame):
     def show_before(self, on: bool) -> None:
         if self._after is not None:
             self.item.setPixmap(self._before if on else self._after)
+            self.before_badge.setVisible(on)
 
     def set_selected(self, on: bool) -> None:
         self.setProperty("selected", on)
@@ -125,11 +131,13 @@ class ResultPanel(QFrame):
 class ResultsView(QWidget):
     selectionChanged = Signal(str)
     applyRequested = Signal(str)
+    zoomChanged = Signal(float)  # the panels' zoom (they share it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.panels: dict[str, ResultPanel] = {}
         self.selected: str | None = None
+        self.applicable = True  # False while the photo is not the one compared (a result was applied)
         self._sync = ViewSync(self)
         self._before = QPixmap()
         self._aspect = 1.0
@@ -176,7 +184,7 @@ class ResultsView(QWidget):
         original.set_message(f"{before.width()} × {before.height()} with mask")
         self._add(ORIGINAL, original)
         self.add(methods)
-        self.hint.setText("Click a result to pick it · hold \\ for before/after · Ctrl+wheel zooms all panels")
+        self.set_applicable(True)
 
     def add(self, fills: list[tuple[str, str]]) -> None:
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
@@ -187,8 +195,16 @@ class ResultsView(QWidget):
             self._add(key, panel)
         self._relayout()
 
+    def set_applicable(self, on: bool) -> None:
+        """Off once a result is applied: the results were made from the photo as it was before."""
+        self.applicable = on
+        self.hint.setText("Click a result to pick it · hold \\ for before/after · Ctrl+wheel zooms all panels" if on
+                          else "A result was applied: undo it (Ctrl+Z) to pick another one here")
+        self._update_apply()
+
     def _add(self, key: str, panel: ResultPanel) -> None:
         self.panels[key] = panel
+        panel.view.zoomChanged.connect(self.zoomChanged)
         self._sync.add(panel.view)
         panel.view.installEventFilter(self)
 
@@ -220,12 +236,12 @@ class ResultsView(QWidget):
         self.selectionChanged.emit(key)
 
     def _update_apply(self) -> None:
-        ready = self.selected is not None and self.panels[self.selected].has_result()
+        ready = self.applicable and self.selected is not None and self.panels[self.selected].has_result()
         self.apply_button.setEnabled(ready)
 
     def _apply_if_ready(self, key: str) -> None:
         self.select(key)
-        if self.panels[key].has_result():
+        if self.applicable and self.panels[key].has_result():
             self.applyRequested.emit(key)
 
     def show_before(self, on: bool) -> None:

@@ -21,6 +21,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 SAMPLINGS = ("ring", "image")
 QUALITIES = ("fast", "best")
 PATCH_METHODS = ("patch", "hybrid")  # the methods that take a seed and a sampling area
+BEST_METHOD = "hybrid"  # the network's structure with copied texture: sharp, and the one the README suggests
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ MASK_COLOR = Key("mask/color", "#ff3860")
 MASK_OPACITY = Key("mask/opacity", 55)  # percent
 GROW_PX = Key("mask/grow_px", 8)
 JPEG_QUALITY = Key("save/jpeg_quality", 92)
+BATCH_MASK = Key("batch/mask_kind", "folder")  # a mask per photo: what a photographer's batch needs
+BATCH_METHOD = Key("batch/method", BEST_METHOD)
 RECENT = Key("files/recent", [])
 LAST_DIR = Key("files/last_dir", "")
 GEOMETRY = Key("window/geometry", b"")

@@ -32,6 +32,7 @@ QLabel#panelTitle {{ font-weight: 600; color: white; }}
 QLabel#panelInfo {{ color: #aaa; padding-left: 8px; }}
 QLabel#panelInfo[error="true"] {{ color: #ff7a7a; }}
 QLabel#hint {{ color: #999; }}
+QLabel#beforeBadge {{ background: #f0b43d; color: #1e1e20; border-radius: 3px; padding: 0 6px; font-weight: 600; }}
 QLabel#methodStatus {{ color: #aaa; }}
 QStatusBar {{ background: #323236; color: #ccc; }}
 QStatusBar QLabel {{ color: #ccc; padding: 0 8px; }}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtGui import QImage, QUndoCommand
 
 from app.mask import MaskLayer, changed_box
 
@@ -51,20 +51,24 @@ class MaskEditCommand(QUndoCommand):
 
 
 class ApplyFillCommand(QUndoCommand):
-    """Replace the photo by a fill result and clear the mask it filled; undo restores both."""
+    """Replace the photo by a fill result and clear the mask it filled; undo restores both.
 
-    def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, label: str) -> None:
+    Each image travels with its QImage (the result's was made on the worker), so neither direction converts
+    pixels on the GUI thread."""
+
+    def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, preview: QImage,
+                 label: str) -> None:
         super().__init__(f"Apply {label}")
         self._document = document
         self._layer = layer
-        self._before_image = document.image
-        self._after_image = result
+        self._before = (document.image, document.preview)
+        self._after = (result, preview)
         self._mask = layer.array()
 
     def redo(self) -> None:
-        self._document.set_image(self._after_image)
+        self._document.set_image(*self._after)
         self._layer.set_array(np.zeros_like(self._mask))
 
     def undo(self) -> None:
-        self._document.set_image(self._before_image)
+        self._document.set_image(*self._before)
         self._layer.set_array(self._mask)

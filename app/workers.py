@@ -2,8 +2,9 @@
 
 A task function has the signature `fn(progress, cancel) -> result`: it calls `progress(fraction)` as it
 goes and polls `cancel()` between steps (the engine raises `Cancelled` when it returns True). Signals
-are emitted from the worker thread and delivered to GUI-thread slots as queued calls, so slots never
-race with painting. Progress is throttled so a chatty engine cannot flood the event loop.
+are emitted from the worker thread. Connect them only to `@Slot` methods of QObjects living in the GUI
+thread: those run as queued calls there, so they never race with painting, whereas a lambda or closure may
+run in the worker itself (PySide6 >= 6.8). Progress is throttled so a chatty engine cannot flood the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
 from model.errors import Cancelled, InpaintError
 
@@ -114,16 +115,20 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
-        self._tasks: set[Task] = set()
+        self._tasks: dict[QObject, Task] = {}  # keyed by the task's signals object, the sender of `done`
 
     def submit(self, task: Task) -> Task:
-        self._tasks.add(task)
-        task.signals.done.connect(lambda t=task: self._tasks.discard(t))
+        self._tasks[task.signals] = task
+        task.signals.done.connect(self._on_done)
         self.pool.start(task)
         return task
 
+    @Slot()
+    def _on_done(self) -> None:
+        self._tasks.pop(self.sender(), None)
+
     def cancel_all(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks.values()):
             task.cancel()
 
     def wait(self, msecs: int = -1) -> bool:

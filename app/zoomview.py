@@ -2,7 +2,8 @@
 
 Ctrl+wheel zooms about the cursor, Space+drag or the middle button pans, `fit()` and `actual_size()`
 set the two standard zooms. While in fit mode the view refits on resize. `viewChanged` fires on any
-zoom or scroll so several views can be kept in step (see `ViewSync`).
+zoom or scroll so several views can be kept in step (see `ViewSync`); `zoomChanged` fires on every zoom,
+the quiet refit on resize included, so a zoom read-out never goes stale.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PIXEL_ZOOM = 3.0  # from this magnification on, show crisp pixels instead of smo
 
 class ZoomView(QGraphicsView):
     viewChanged = Signal()
+    zoomChanged = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +74,7 @@ class ZoomView(QGraphicsView):
                 if isinstance(item, QGraphicsPixmapItem):
                     item.setTransformationMode(mode)
         self.viewChanged.emit()
+        self.zoomChanged.emit(self.zoom())
 
     def refresh_pixmap_modes(self) -> None:
         """Apply the current smoothing to pixmap items added after the last zoom change."""
@@ -99,6 +102,7 @@ class ZoomView(QGraphicsView):
             self.blockSignals(True)
             self.fit()
             self.blockSignals(False)
+            self.zoomChanged.emit(self.zoom())
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QSettings, QStandardPaths, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app import settings as S
 
@@ -28,11 +29,14 @@ def app_settings(tmp_path, monkeypatch, qapp) -> S.Settings:
 
 @dataclass
 class Dialogs:
-    """What the window tried to tell or ask the user; `overwrite` is the answer to 'Replace file?'."""
+    """What the window tried to tell or ask the user; `overwrite` is the answer to 'Replace file?', `save_changes`
+    the button pressed in 'Save changes?'."""
 
     errors: list[tuple[str, str]] = field(default_factory=list)
     overwrite_asked: list[Path] = field(default_factory=list)
     overwrite: bool = False
+    save_changes_asked: list[str] = field(default_factory=list)
+    save_changes: QMessageBox.StandardButton = QMessageBox.StandardButton.Discard
 
 
 @pytest.fixture
@@ -46,7 +50,11 @@ def dialogs(monkeypatch) -> Dialogs:
     monkeypatch.setattr("app.main_window.show_error", lambda parent, title, message, details=None:
                         record.errors.append((title, message)))
     monkeypatch.setattr("app.main_window.confirm_overwrite", confirm)
-    monkeypatch.setattr("app.main_window.confirm_discard", lambda parent, name: True)
+    def ask(parent, name):
+        record.save_changes_asked.append(name)
+        return record.save_changes
+
+    monkeypatch.setattr("app.main_window.ask_save_changes", ask)
     return record
 
 
@@ -71,13 +79,23 @@ def window(qtbot, app_settings, dialogs, tiny_model_path, photo_path):
     win = MainWindow(app_settings)
     qtbot.addWidget(win)
     win.resize(1200, 800)
-    assert win.open_path(photo_path)
+    assert finished(qtbot, win, win.open_path(photo_path))
     win.show()
     qtbot.waitExposed(win)
     win.canvas.fit()
     yield win
     win.cancel_fill()
     win.runner.wait(10_000)
+
+
+def finished(qtbot, window, task) -> bool:
+    """Wait for a file job the window started (open, paste, drop, save): True when it succeeded, False when it
+    failed or none was started (`task` is None)."""
+    if task is None:
+        return False
+    with qtbot.waitSignal(window.files.finished, timeout=30_000) as blocker:
+        pass
+    return blocker.args[0]
 
 
 def view_pos(canvas, x: float, y: float) -> QPoint:

@@ -16,6 +16,7 @@ from app.fill import ModelCache
 def dialog(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
     app_settings.set(S.MODEL_PATH, str(tiny_model_path))
     app_settings.set(S.DEVICE, "cpu")
+    app_settings.set(S.BATCH_MASK, "center")  # the generated photos come without masks
     errors: list[str] = []
     monkeypatch.setattr("app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
     box = BatchDialog(app_settings, ModelCache())

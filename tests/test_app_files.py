@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import app_settings, dialogs, drag, photo_path, window  # noqa: F401
+from app_fixtures import app_settings, dialogs, drag, finished, photo_path, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
@@ -21,11 +21,11 @@ from app.paths import sample_image
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_save_as_png_reads_back_and_never_replaces_silently(window, dialogs, photo_path):
+def test_save_as_png_reads_back_and_never_replaces_silently(qtbot, window, dialogs, photo_path):
     original_bytes = photo_path.read_bytes()
     proposed = window.document.proposed_save_path()
     assert proposed == photo_path.with_name("photo-filled.png")
-    assert window.save_as(proposed)
+    assert finished(qtbot, window, window.save_as(proposed))
     assert np.array_equal(np.asarray(Image.open(proposed)), np.asarray(window.document.image))
 
     # Saving over the opened original asks; answering Cancel leaves the file untouched.
@@ -38,11 +38,11 @@ def test_save_as_png_reads_back_and_never_replaces_silently(window, dialogs, pho
     assert window.document.proposed_save_path().name == "photo-filled-2.png"
 
 
-def test_save_asks_before_replacing_and_replaces_when_confirmed(window, dialogs, tmp_path):
+def test_save_asks_before_replacing_and_replaces_when_confirmed(qtbot, window, dialogs, tmp_path):
     target = tmp_path / "out.png"
     target.write_bytes(b"old")
     dialogs.overwrite = True
-    assert window.save_as(target)
+    assert finished(qtbot, window, window.save_as(target))
     assert dialogs.overwrite_asked == [target]
     assert Image.open(target).size == (160, 120)
     assert not list(tmp_path.glob(".out-*")), "no temporary file left behind"
@@ -58,27 +58,27 @@ def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings,
     Image.new("RGB", (80, 40), (200, 30, 30)).save(src, exif=exif, icc_profile=b"\0" * 8 + b"fake")
     win = MainWindow(app_settings)
     qtbot.addWidget(win)
-    assert win.open_path(src)
+    assert finished(qtbot, win, win.open_path(src))
     assert win.document.image.size == (40, 80), "EXIF orientation applied on open"
     app_settings.set(S.JPEG_QUALITY, 80)
     out = tmp_path / "saved.jpg"
-    assert win.save_as(out)
+    assert finished(qtbot, win, win.save_as(out))
     with Image.open(out) as saved:
         assert saved.size == (40, 80)
         assert saved.getexif().get(0x010F) == "TestCam"
         assert saved.getexif().get(0x0112, 1) == 1, "orientation not applied twice"
         assert saved.info.get("icc_profile") == b"\0" * 8 + b"fake"
     for suffix in (".webp", ".tif"):
-        assert win.save_as(tmp_path / f"saved{suffix}")
+        assert finished(qtbot, win, win.save_as(tmp_path / f"saved{suffix}"))
         assert Image.open(tmp_path / f"saved{suffix}").size == (40, 80)
 
 
-def test_unknown_suffix_and_unreadable_files_give_clear_dialogs(window, dialogs, tmp_path):
-    assert not window.save_as(tmp_path / "out.xyz")
+def test_unknown_suffix_and_unreadable_files_give_clear_dialogs(qtbot, window, dialogs, tmp_path):
+    assert window.save_as(tmp_path / "out.xyz") is None
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image")
-    assert not window.open_path(bad)
-    assert not window.open_path(tmp_path / "missing.png")
+    assert not finished(qtbot, window, window.open_path(bad))
+    assert not finished(qtbot, window, window.open_path(tmp_path / "missing.png"))
     titles = [t for t, _ in dialogs.errors]
     assert titles == ["Cannot save", "Cannot open image", "Cannot open image"]
     assert "broken.png" in dialogs.errors[1][1] and "not found" in dialogs.errors[2][1]
@@ -91,7 +91,8 @@ def test_recent_files_drop_and_paste(qtbot, window, dialogs, photo_path, tmp_pat
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(other))])
     QGuiApplication.clipboard().setMimeData(data)
-    window.paste_action.trigger()
+    with qtbot.waitSignal(window.files.finished):
+        window.paste_action.trigger()
     assert window.document.path == other and window.document.image.mode == "L"
     assert window.settings.get(S.RECENT)[:2] == [str(other.resolve()), str(photo_path.resolve())]
     window._fill_recent_menu()
@@ -100,7 +101,7 @@ def test_recent_files_drop_and_paste(qtbot, window, dialogs, photo_path, tmp_pat
     image = QImage(50, 40, QImage.Format.Format_RGB32)
     image.fill(0xFF336699)
     QGuiApplication.clipboard().setImage(image)
-    window.paste()
+    assert finished(qtbot, window, window.paste())
     assert window.document.path is None and window.document.image.size == (50, 40)
     assert window.document.proposed_save_path().name == "untitled-filled.png"
 
@@ -127,17 +128,20 @@ def test_settings_version_mismatch_resets_to_defaults(app_settings):
 def test_window_opens_on_the_sample_and_about_names_versions(qtbot, app_settings, dialogs):
     window = create_window(app_settings, None)
     qtbot.addWidget(window)
+    assert finished(qtbot, window, True)
     assert window.document.path == sample_image() and sample_image().stat().st_size < 1_000_000
     text = about_text("CPU")
     assert "PyTorch" in text and "Qt" in text and "CPU" in text
     window.runner.wait(30_000)
 
 
-def test_command_line_image_and_bad_path_fall_back_to_sample(qtbot, app_settings, dialogs, photo_path):
+def test_command_line_image_and_a_bad_path_is_reported_not_replaced_by_the_sample(qtbot, app_settings, dialogs,
+                                                                                  photo_path):
     assert parse_args([str(photo_path)]).image == str(photo_path)
     window = create_window(app_settings, str(photo_path.with_name("nope.png")))
     qtbot.addWidget(window)
-    assert window.document.path == sample_image() and dialogs.errors
+    assert not finished(qtbot, window, True)
+    assert window.document is None and "not found" in dialogs.errors[0][1]
     window.runner.wait(30_000)
 
 
@@ -163,7 +167,8 @@ def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
     data.setUrls([QUrl.fromLocalFile(str(dropped))])
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)  # Qt delivers a Drop only inside a real drag session, so call the handler
+    with qtbot.waitSignal(window.files.finished):
+        window.dropEvent(event)  # Qt delivers a Drop only inside a real drag session, so call the handler
     assert event.isAccepted()
     assert window.document.path == dropped and window.document.image.size == (64, 48)
     assert window.windowTitle().startswith("dropped.jpg")
