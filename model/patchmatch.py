@@ -63,7 +63,7 @@ _PEEL_CHUNK = 1024
 # slightly wrong colour shows as bands: 0.3 left steps of 5 levels on a ramp, 0.05 leaves under 2 and scored
 # best on the blobs protocol once votes became robust (patch 16.63 dB against 16.46 at 0.3, 16.49 at 0).
 _LOCALITY = 0.05
-_SOURCES_PER_TARGET = 2  # a level needs this many whole source patches per hole patch to start from
+_MIN_SIDE_PATCHES = 8  # the coarsest level is at least this many patches a side
 _MIN_RING = 32  # px of ring sampling kept around even the smallest hole
 _SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
 # Votes: similarity exp(-d / 2 sigma^2) with sigma^2 the given percentile of the level's match distances. Broad
@@ -294,7 +294,7 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
             if cancel is not None and cancel():
                 raise Cancelled()
             nnf, dist = search.run(nnf, schedule.pm_passes)
-            level.image = _vote(level, nnf, dist, modes=0 if index == start else _MODE_STEPS,
+            level.image = _vote(level, nnf, dist, modes=0 if 0 < index == start else _MODE_STEPS,
                                 percentile=_FINE_PERCENTILE if index == 0 else _SIMILARITY_PERCENTILE)
             meter.advance(len(level.targets))
     return levels[0].image
@@ -336,7 +336,7 @@ def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, pat
         coarser = _downsample(levels[-1])
         # Too coarse once whole patches of the surroundings are rare: the few left mix everything (a wall's
         # colour with the animal in front of it) and the fill starts from the wrong thing.
-        if min(coarser.hole.shape) < 2 * coarser.patch + 1 or len(coarser.sources) < _SOURCES_PER_TARGET * len(coarser.targets):
+        if min(coarser.hole.shape) < _MIN_SIDE_PATCHES * coarser.patch or len(coarser.sources) == 0:
             break
         levels.append(coarser)
     return levels

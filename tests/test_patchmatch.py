@@ -100,7 +100,7 @@ def test_progress_advances_steadily_over_every_level() -> None:
     seen: list[float] = []
     patch_fill(image, hole, progress=seen.append)
     steps = np.diff([0.0] + seen)
-    assert len(seen) > 10 and (steps >= 0).all() and steps.max() < 0.4
+    assert len(seen) >= 8 and (steps >= 0).all() and steps.max() < 0.4
 
 
 def test_empty_hole_returns_the_image() -> None:
