@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := test
 
-.PHONY: run test bench package clean
+PACKAGE_STAMP := $(VENV)/.installed-package
+BUNDLE ?= dist/contextfill
+PYINSTALLER := $(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/contextfill.spec
+
+.PHONY: run test bench package package-cpu install-desktop uninstall-desktop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +31,26 @@ bench: $(STAMP)
 	$(PY) bench/bench_fill.py --photos ../shared/datasets/photos-val --textures ../shared/datasets/textures --out bench/out
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_gui.py --out bench/out/bench_gui.json
 
-package: $(STAMP)
+$(PACKAGE_STAMP): pyproject.toml | $(STAMP)
 	$(PY) -m pip install --quiet -e ".[package]"
-	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/contextfill.spec
+	touch $(PACKAGE_STAMP)
+
+# dist/contextfill: runs on the CPU, or on an NVIDIA GPU with CUDA.
+package: $(PACKAGE_STAMP)
+	$(PYINSTALLER)
 	$(PY) packaging/smoke_test.py dist/contextfill/contextfill
+
+# dist/contextfill-cpu: CPU only, without the CUDA libraries (needs gcc for their stand-ins).
+package-cpu: $(PACKAGE_STAMP)
+	CONTEXTFILL_BUNDLE=cpu $(PYINSTALLER)
+	$(PY) packaging/smoke_test.py dist/contextfill-cpu/contextfill
+
+# Menu entry, icon and photo associations for a built bundle, in ~/.local/share (BUNDLE=dist/contextfill-cpu).
+install-desktop:
+	$(PYTHON) packaging/install_desktop.py install $(BUNDLE)
+
+uninstall-desktop:
+	$(PYTHON) packaging/install_desktop.py uninstall
 
 clean:
 	rm -rf build dist .pytest_cache
