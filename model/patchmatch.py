@@ -54,7 +54,7 @@ _MAX_DEPTH = 24  # depth beyond which confidence stops decaying (only weight rat
 # Sample sizes for the PCA basis and the peel's exhaustive search: at most these, and for a small hole a
 # multiple of its size (a dust spot needs no 8192-patch search).
 _PCA_SAMPLES = 4096
-_SAMPLES_PER_TARGET = 8
+_SAMPLES_PER_TARGET = 2
 _CHUNK = 1 << 16  # targets per distance evaluation, bounds memory on huge holes
 _PEEL_SOURCES = 8192  # sources sampled for the exhaustive search that seeds the coarsest level
 _PEEL_CHUNK = 1024
@@ -132,13 +132,14 @@ class _Level:
 
 
 def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOptions | None = None, *,
-               init: torch.Tensor | None = None,
+               init: torch.Tensor | None = None, exclude: torch.Tensor | None = None,
                progress: Callable[[float], None] | None = None,
                cancel: Callable[[], bool] | None = None) -> torch.Tensor:
     """Fill `hole` in `image` from patches of the rest of the image (see the module docstring).
 
     image: (C,H,W) float32 in [0,1]; hole: (H,W) bool on the same device. Returns (C,H,W) on the same device,
-    bit-identical to the input outside the hole. `init` (C,H,W), e.g. a context encoder's output, makes the EM
+    bit-identical to the input outside the hole. `exclude` (H,W) bool: pixels never copied from (other holes that
+    are filled elsewhere). `init` (C,H,W), e.g. a context encoder's output, makes the EM
     start from it at a middle pyramid level (the hybrid method). progress(fraction) is called between iterations;
     Cancelled is raised between iterations once cancel() returns True.
     """
@@ -149,6 +150,8 @@ def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOption
         _report(progress, 1.0)
         return out
     allowed = _sampling_area(hole, options)
+    if exclude is not None:  # other holes, filled elsewhere: never a source
+        allowed = allowed & ~exclude.to(device=hole.device, dtype=torch.bool)
     groups = _groups(hole, options)
     total, done = sum(size for _, size in groups), 0
     for group, size in groups:
@@ -230,7 +233,7 @@ def _crop_box(hole: torch.Tensor, allowed: torch.Tensor, options: PatchFillOptio
     h, w = hole.shape
     y0, y1, x0, x1 = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
     if options.sampling == "ring":
-        return (y0, y1, x0, x1), _dilate(hole[y0:y1, x0:x1], ring + options.patch_size // 2)
+        return (y0, y1, x0, x1), _dilate(hole[y0:y1, x0:x1], ring + options.patch_size // 2) & allowed[y0:y1, x0:x1]
     return (y0, y1, x0, x1), allowed[y0:y1, x0:x1]
 
 
@@ -560,12 +563,12 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
     samples = _patches(_features(level.image), sources, offsets)
     if samples.shape[1] <= dims:
         return torch.eye(samples.shape[1], device=samples.device)
-    centred = (samples - samples.mean(0)).double()
+    centred = samples - samples.mean(0)
     scatter = centred.T @ centred
     # A small ridge keeps flat or repetitive crops (many equal eigenvalues) solvable.
-    scatter += torch.eye(len(scatter), dtype=scatter.dtype, device=scatter.device) * (1e-6 * float(scatter.trace()) + 1e-12)
+    scatter += torch.eye(len(scatter), dtype=scatter.dtype, device=scatter.device) * (1e-4 * float(scatter.trace()) / len(scatter) + 1e-8)
     _, vectors = torch.linalg.eigh(scatter)
-    return vectors[:, -dims:].float().contiguous()
+    return vectors[:, -dims:].contiguous()
 
 
 def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) -> torch.Tensor:

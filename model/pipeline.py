@@ -142,6 +142,45 @@ def _scaled(progress: Progress | None, start: float, end: float) -> Progress | N
     return (lambda f: progress(start + (end - start) * f)) if progress else None
 
 
+def _parts(hole: np.ndarray, method: str, options) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Crops (y0, y1, x0, x1) to fill one by one, each with the hole pixels it is responsible for.
+
+    A fill reads only near its hole (the context encoder's windows, the patch fill's ring), so separate holes are
+    filled in separate crops with room for both: 200 dust spots on a 24 MP photo then never make a full-size
+    float copy of the photo. Sampling from the whole image or a painted area needs all of it: one part.
+    """
+    h, w = hole.shape
+    whole = [((0, h, 0, w), hole)]
+    if options.sampling != "ring":
+        return whole
+    parts, largest = [], 0
+    for region in split_regions(hole):
+        margin = max(region.side, options.ring_width + options.patch_size) + MIN_WINDOW
+        y0, y1 = max(0, region.top - margin), min(h, region.bottom + margin)
+        x0, x1 = max(0, region.left - margin), min(w, region.right + margin)
+        cells = np.zeros((y1 - y0, x1 - x0), bool)
+        cells[region.top - y0 : region.bottom - y0, region.left - x0 : region.right - x0] = region.cells
+        parts.append(((y0, y1, x0, x1), cells))
+        largest = max(largest, (y1 - y0) * (x1 - x0))
+    return parts if largest < h * w / 2 else whole  # one at a time: memory follows the largest crop
+
+
+def _fill(rgb: torch.Tensor, hole: torch.Tensor, others: torch.Tensor, method: str, model, device, options,
+          blend: bool, progress: Progress | None, cancel: Cancel | None) -> torch.Tensor:
+    """(3,H,W) in [0,1] with the hole filled by `method`, blended into its surroundings when asked; `others`
+    are holes filled in another part, which the patch fill never copies from."""
+    if method == "context-encoder":
+        filled = context_encoder_fill(rgb, hole, get_model(model, device), progress, cancel)
+    else:
+        from .patchmatch import patch_fill
+
+        init = None
+        if method == "hybrid":
+            init = context_encoder_fill(rgb, hole, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
+        filled = patch_fill(rgb, hole, options, init=init, exclude=others, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
+    return poisson_blend(rgb, filled, hole) if blend else filled
+
+
 def inpaint(
     image: Image.Image,
     mask,
@@ -169,31 +208,31 @@ def inpaint(
         raise InpaintError("the mask covers the whole image; leave some of the photo around the hole to fill from")
 
     dev = resolve_device(device) if method == "patch" else get_model(model, device).device
-    original = np.asarray(working)
-    rgb = torch.from_numpy(np.asarray(working.convert("RGB")).copy()).permute(2, 0, 1).float().div(255).to(dev)
-    hole_t = torch.from_numpy(hole).to(dev)
-    if method == "context-encoder":
-        filled = context_encoder_fill(rgb, hole_t, get_model(model, device), progress, cancel)
-    else:
-        from .patchmatch import PatchFillOptions, patch_fill
+    from .patchmatch import PatchFillOptions
 
-        options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)
-        init = None
-        if method == "hybrid":
-            init = context_encoder_fill(rgb, hole_t, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
-        filled = patch_fill(rgb, hole_t, options, init=init, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
-    if blend:
-        filled = poisson_blend(rgb, filled, hole_t)
-    filled_u8 = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
-    fill_image = Image.fromarray(filled_u8, "RGB")
-    if working.mode == "L":
-        fill_px = np.asarray(fill_image.convert("L"))
-    elif working.mode == "RGBA":
-        fill_px = np.concatenate([filled_u8, original[..., 3:]], axis=2)  # alpha kept as it was
-    else:
-        fill_px = filled_u8
-    out = original.copy()
-    out[hole] = fill_px[hole]
+    options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)
+    out = np.array(working)  # the result: a copy, written only inside the hole
+    rgb_u8 = out if working.mode == "RGB" else np.asarray(working.convert("RGB"))
+    parts = _parts(hole, method, options)
+    total, done = sum(int(cells.sum()) for _, cells in parts), 0
+    for (y0, y1, x0, x1), cells in parts:
+        if cancel and cancel():
+            raise Cancelled()
+        rgb = torch.from_numpy(rgb_u8[y0:y1, x0:x1].copy()).permute(2, 0, 1).float().div(255).to(dev)
+        hole_t = torch.from_numpy(cells.copy()).to(dev)
+        others = torch.from_numpy(hole[y0:y1, x0:x1] & ~cells).to(dev)  # holes of other parts: never sources
+        share = int(cells.sum())
+        part_progress = _scaled(progress, done / total, (done + share) / total)
+        filled = _fill(rgb, hole_t, others, method, model, device, options, blend, part_progress, cancel)
+        crop = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+        if working.mode == "L":
+            crop = np.asarray(Image.fromarray(crop, "RGB").convert("L"))
+        target = out[y0:y1, x0:x1]
+        if working.mode == "RGBA":
+            target[..., :3][cells] = crop[cells]  # alpha kept as it was
+        else:
+            target[cells] = crop[cells]
+        done += share
     result = Image.fromarray(out, working.mode)
     result.info.update({k: v for k, v in image.info.items() if k in ("icc_profile", "exif", "dpi")})
     if progress:
