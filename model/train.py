@@ -56,6 +56,7 @@ class TrainConfig:
     local_adv_weight: float = 0.0
     fm_weight: float = 0.0
     adv_warmup: int = 0
+    freeze_norm: bool = False
     device: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -138,6 +139,16 @@ def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, preds: 
     rows = torch.cat([torch.cat(list(t[:6]), dim=1) for t in (holed, *composites, images)], dim=2)
     arr = (rows.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
     atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+
+
+def _train_mode(G: torch.nn.Module, freeze_norm: bool) -> None:
+    """Training mode, except that with freeze_norm the BatchNorm layers keep the statistics they came with: a few
+    hundred steps on a handful of photos would otherwise replace them and shift every fill."""
+    G.train()
+    if freeze_norm:
+        for module in G.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 @torch.no_grad()
@@ -285,6 +296,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         if val_images is None:
             return
         pred = _predict(G, val_images, val_masks, gcfg, device)
+        _train_mode(G, cfg.freeze_norm)
         psnr = _psnr_on_hole(pred, val_images, val_masks)
         preview = out / f"preview-{step:06d}.png"
         _save_preview(preview, val_images, val_masks, [pred], gcfg.fill)
@@ -332,7 +344,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         stop["flag"] = True
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    G_train.train()
+    _train_mode(G, cfg.freeze_norm)
     D_train.train()
     rate, t_last, step = None, time.time(), start_step
     deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
