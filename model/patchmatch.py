@@ -461,9 +461,10 @@ class _Search:
         return nnf, dist
 
     def _descriptors(self, image: torch.Tensor) -> torch.Tensor:
-        features = _features(image)
-        return torch.cat([_patches(features, part, self.offsets) @ self.basis
-                          for part in torch.split(self.level.targets, _CHUNK)])
+        """Descriptors of the targets' patches in the current estimate (convolution over the targets' rows)."""
+        y0, y1 = int(self.ty.min()), int(self.ty.max()) + 1
+        rows = _descriptor_rows(_features(image), self.basis, self.level.patch, y0, y1)
+        return rows[self.ty - y0, self.tx]
 
     def _propagated(self, nnf: torch.Tensor, jump: int) -> torch.Tensor:
         """Candidates from the four neighbours `jump` away, shifted back: a coherent continuation of their match."""
@@ -571,17 +572,25 @@ def _pca_basis(level: _Level, dims: int, generator: torch.Generator) -> torch.Te
     return vectors[:, -dims:].contiguous()
 
 
-def _source_descriptors(level: _Level, basis: torch.Tensor, strip: int = 256) -> torch.Tensor:
-    """(H*W, d) descriptor of the patch centred at every pixel (zero near the border), by convolution in strips."""
-    image = _features(level.image)
-    c, h, w = image.shape
-    p, r = level.patch, level.patch // 2
-    weight = basis.T.reshape(-1, c, p, p)
-    table = torch.zeros(h, w, weight.shape[0], device=image.device)
-    for y in range(r, h - r, strip):
-        rows = image[None, :, y - r:min(h, y + strip + r)]
-        table[y:y + rows.shape[2] - 2 * r, r:w - r] = F.conv2d(rows, weight)[0].permute(1, 2, 0)
-    return table.reshape(h * w, -1)
+def _source_descriptors(level: _Level, basis: torch.Tensor) -> torch.Tensor:
+    """(H*W, d) descriptor of the patch centred at every pixel (zero near the border)."""
+    h, w = level.hole.shape
+    return _descriptor_rows(_features(level.image), basis, level.patch, 0, h).reshape(h * w, -1)
+
+
+def _descriptor_rows(features: torch.Tensor, basis: torch.Tensor, patch: int, y0: int, y1: int,
+                     strip: int = 256) -> torch.Tensor:
+    """(y1 - y0, W, d) descriptors of the patches centred on rows y0..y1 (zero within patch // 2 of the border),
+    by convolution in strips: far cheaper than gathering every patch's pixels."""
+    c, h, w = features.shape
+    r = patch // 2
+    weight = basis.T.reshape(-1, c, patch, patch)
+    table = torch.zeros(y1 - y0, w, weight.shape[0], device=features.device)
+    for y in range(max(y0, r), min(y1, h - r), strip):
+        end = min(y + strip, y1, h - r)
+        rows = features[None, :, y - r:end + r]
+        table[y - y0:end - y0, r:w - r] = F.conv2d(rows, weight)[0].permute(1, 2, 0)
+    return table
 
 
 def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, modes: int = _MODE_STEPS,
