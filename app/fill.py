@@ -80,7 +80,9 @@ class ModelCache:
 
 
 def needs_model(method: str) -> bool:
-    return method in ("context-encoder", "hybrid")
+    from model.methods import method as spec
+
+    return spec(method).needs_model
 
 
 def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):

@@ -12,16 +12,18 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from app import APP_NAME, ORG_NAME
+from model.methods import BEST, NAMES
+from model.methods import METHODS as REGISTRY
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 10
-METHODS = ("context-encoder", "patch", "hybrid")
-METHOD_LABELS = {"context-encoder": "Context encoder", "patch": "Patch fill", "hybrid": "Hybrid"}
+METHODS = NAMES
+METHOD_LABELS = {m.name: m.label for m in REGISTRY.values()}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SAMPLINGS = ("ring", "image")
 QUALITIES = ("fast", "best")
-PATCH_METHODS = ("patch", "hybrid")  # the methods that take a seed and a sampling area
-BEST_METHOD = "hybrid"  # the network's structure with copied texture: sharp, and the one the README suggests
+PATCH_METHODS = tuple(m.name for m in REGISTRY.values() if m.uses_patches)  # take a seed and a sampling area
+BEST_METHOD = BEST  # the network's structure with copied texture: sharp, and the one the README suggests
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.evaluate import hole_metrics, protocol_sample  # noqa: E402
 from model.masks import blob_mask  # noqa: E402
+from model.methods import METHODS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(256, 256), (512, 512), (1024, 1024), (1536, 2048)]  # (h, w)
 HOLES = [0.03, 0.10, 0.25]
-LEARNED = ("context-encoder", "hybrid")
+LEARNED = tuple(m.name for m in METHODS.values() if m.needs_model)
 Filler = Callable[[Image.Image, np.ndarray], Image.Image]
 
 

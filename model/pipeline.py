@@ -21,10 +21,12 @@ from .checkpoint import InpaintModel, load_model, model_key
 from .devices import describe, resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_mask, to_working_mode
+from .methods import NAMES
+from .methods import method as method_spec
 from .blend import poisson_blend
 from .regions import Region, split_regions
 
-METHODS = ("context-encoder", "patch", "hybrid")
+METHODS = NAMES  # the registry's names, in its order (model/methods.py)
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
 MIN_WINDOW = 32  # px: tiny holes still get enough context around them
@@ -169,15 +171,14 @@ def _fill(rgb: torch.Tensor, hole: torch.Tensor, others: torch.Tensor, method: s
           blend: bool, progress: Progress | None, cancel: Cancel | None) -> torch.Tensor:
     """(3,H,W) in [0,1] with the hole filled by `method`, blended into its surroundings when asked; `others`
     are holes filled in another part, which the patch fill never copies from."""
-    if method == "context-encoder":
-        filled = context_encoder_fill(rgb, hole, get_model(model, device), progress, cancel)
-    else:
+    spec = method_spec(method)
+    share = 0.2 if spec.uses_patches else 1.0  # of the progress bar, for the network's pass
+    filled = context_encoder_fill(rgb, hole, get_model(model, device), _scaled(progress, 0, share), cancel) if spec.needs_model else None
+    if spec.uses_patches:
         from .patchmatch import patch_fill
 
-        init = None
-        if method == "hybrid":
-            init = context_encoder_fill(rgb, hole, get_model(model, device), _scaled(progress, 0, 0.2), cancel)
-        filled = patch_fill(rgb, hole, options, init=init, exclude=others, progress=_scaled(progress, 0.2 if init is not None else 0, 1), cancel=cancel)
+        filled = patch_fill(rgb, hole, options, init=filled, exclude=others,
+                            progress=_scaled(progress, 1 - share if filled is not None else 0, 1), cancel=cancel)
     return poisson_blend(rgb, filled, hole) if blend else filled
 
 
@@ -196,8 +197,7 @@ def inpaint(
 ) -> FillResult:
     """Fill the hole (mask: bool HxW array or mask image, True/bright = hole) of a PIL image; `blend` melts the
     fill into the pixels around the hole in the gradient domain (colours then follow the hole's surroundings)."""
-    if method not in METHODS:
-        raise InpaintError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    spec = method_spec(method)
     start = time.perf_counter()
     working, note = to_working_mode(image)
     notes = [note] if note else []
@@ -207,7 +207,7 @@ def inpaint(
     if hole.all():
         raise InpaintError("the mask covers the whole image; leave some of the photo around the hole to fill from")
 
-    dev = resolve_device(device) if method == "patch" else get_model(model, device).device
+    dev = get_model(model, device).device if spec.needs_model else resolve_device(device)
     from .patchmatch import PatchFillOptions
 
     options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)

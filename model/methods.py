@@ -1,0 +1,34 @@
+"""The one list of fill methods: what each is called, what it needs and how it runs. The GUI, batch, eval, the
+CLI and the settings all read it, so a method is added or renamed in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InpaintError
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    needs_model: bool  # runs the context encoder (a model file must load)
+    uses_patches: bool  # copies patches: takes a seed, a sampling area and patch options
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("context-encoder", "Context encoder", needs_model=True, uses_patches=False),
+        Method("patch", "Patch fill", needs_model=False, uses_patches=True),
+        Method("hybrid", "Hybrid", needs_model=True, uses_patches=True),
+    )
+}
+NAMES = tuple(METHODS)
+BEST = "hybrid"  # the flagship: the network says what goes where, the patches bring texture
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise InpaintError(f"unknown method {name!r}; choose one of {', '.join(NAMES)}")
+    return METHODS[name]
