@@ -46,6 +46,7 @@ DURATIONS = (
 )
 DEFAULT_MINUTES = 30
 CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
+FINE_TUNE_ARGS = ("--lr", "1e-4", "--freeze-norm")
 PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
 BATCH_SIZE = 32  # the engine's default
 FEW_STEPS = 200  # fewer steps than this change a model little
@@ -264,7 +265,10 @@ class SetupPage(QWizardPage):
                 "--minutes", str(self.minutes()), "--device", device, "--json"]
         if self.resume.isChecked():
             return [*args, "--resume"]
-        return [*args, "--init", str(self.model_path.absolute())]
+        # Measured on photos-val (12 photos to fine-tune, 7 to score, 10 minutes): the training defaults
+        # (lr 5e-4, BatchNorm statistics re-estimated) lost 0.03 dB (centre) and 0.17 dB (blobs); a gentler
+        # lr with frozen statistics gained 0.09 and 0.03 dB.
+        return [*args, "--init", str(self.model_path.absolute()), *FINE_TUNE_ARGS]
 
 
 class RunPage(QWizardPage):
