@@ -110,7 +110,9 @@ class Canvas(ZoomView):
         self.viewport().setCursor(self.idle_cursor())
 
     def set_image(self, image: QImage) -> None:
-        self.image_item.setPixmap(QPixmap.fromImage(image))
+        """Show image; made on a worker in RGB32 or premultiplied ARGB32 (see `pil_to_qimage`), which the pixmap
+        shares as it is: no conversion of a 50 MP photo on the GUI thread."""
+        self.image_item.setPixmap(QPixmap.fromImage(image, Qt.ImageConversionFlag.NoFormatConversion))
         self.scene().setSceneRect(QRectF(image.rect()))
         self.refresh_pixmap_modes()
 

@@ -60,8 +60,8 @@ class FileController(QObject):
     def save(self, document: Document, path: Path, jpeg_quality: int) -> Task:
         """Write the document's pixels as they are now, atomically; the window marks it saved on `saved`."""
         params = document.save_params(path, jpeg_quality)
-        return self._submit(Task(call(save_image, document.image, path, **params), name=f"save {path.name}"),
-                            SaveJob(document, path))
+        write = call(save_image, document.image, path, apart=True, **params)  # apart: see save_image
+        return self._submit(Task(write, name=f"save {path.name}"), SaveJob(document, path))
 
     def wait(self, msecs: int = -1) -> bool:
         return self.runner.wait(msecs)

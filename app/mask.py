@@ -3,6 +3,9 @@
 Keeping the mask as a QImage lets brush strokes use QPainter directly (fast, round caps, no Python
 per-pixel loops); the alpha channel *is* the mask, and `array()` turns it into the bool array the
 engine wants. Antialiasing stays off so every pixel is either hole or not.
+
+The pixels live in a zeroed numpy buffer (calloc: the system hands out zero pages as they are first touched), so a
+new layer for a 50 MP photo costs nothing on the GUI thread, where filling 200 MB with transparency took 0.1 s.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ class MaskLayer(QObject):
     def __init__(self, size: QSize, color: QColor, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._color = QColor(color)
-        self.image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
-        self.image.fill(Qt.GlobalColor.transparent)
+        w, h = size.width(), size.height()
+        # Transparent is all zero bytes. The QImage keeps a reference to the buffer (PySide's doing) and paints
+        # into it; a copy of it that is painted on detaches into memory of its own, as any shared QImage does.
+        self._pixels = np.zeros((h, 4 * w), np.uint8)
+        self.image = QImage(self._pixels, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
 
     @property
     def color(self) -> QColor:

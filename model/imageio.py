@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import secrets
+import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Callable
 
@@ -180,9 +185,14 @@ SAVE_DEFAULTS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "TIFF": {"com
 ICC_SPACES = {b"RGB ", b"GRAY", b"CMYK", b"Lab "}  # the colour spaces a photo's profile names (header bytes 16-20)
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = True, **params) -> Path:
+def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = True, apart: bool = False,
+               **params) -> Path:
     """Save atomically (see atomic_write); the format follows the file suffix. EXIF/ICC are kept where given in
-    params, except a profile for other pixels than these (a CMYK profile on pixels converted to RGB)."""
+    params, except a profile for other pixels than these (a CMYK profile on pixels converted to RGB).
+
+    apart=True (the app, whose GUI thread must keep running) encodes in a child process when the encoder keeps
+    the GIL for the whole file (`holds_gil`); the bytes written are the same. Not in a frozen bundle: there a
+    spawned child starts the bundle's program again unless its entry point calls multiprocessing.freeze_support()."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
         raise InpaintError(f"{Path(path).name}: unknown image format (use .png, .jpg, .webp or .tif)")
@@ -191,7 +201,52 @@ def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = T
     params = {**SAVE_DEFAULTS.get(fmt, {}), **params}
     if not _profile_fits(params.get("icc_profile"), image.mode):
         del params["icc_profile"]
+    if apart and holds_gil(fmt, params) and not getattr(sys, "frozen", False):
+        return atomic_write(path, partial(_save_in_child, image, fmt, params), replace=replace)
     return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params), replace=replace)
+
+
+def holds_gil(fmt: str, params: dict) -> bool:
+    """Pillow's libtiff encoder, used for every TIFF compression but none, writes the whole file in one call that
+    keeps the GIL (2 s for 50 MP, deflate): no other thread of the process runs meanwhile. JPEG, PNG and
+    uncompressed TIFF encode in small steps."""
+    return fmt == "TIFF" and params.get("compression", "raw") not in (None, "raw")
+
+
+# Rows copied into shared memory per step, each step a few ms with the GIL held.
+BAND_BYTES = 4 << 20
+
+
+def _save_in_child(image: Image.Image, fmt: str, params: dict, tmp: str) -> None:
+    """image.save(tmp, ...) in a fresh 'spawn' process (no fork of a threaded GUI process): the pixels go through
+    shared memory in bands of rows, the save arguments and image.info (Pillow reads its defaults there) as they
+    are; the child's error is raised here."""
+    w, h = image.size
+    row_bytes = len(image.crop((0, 0, w, 1)).tobytes()) if h else 0
+    shm = shared_memory.SharedMemory(create=True, size=max(1, row_bytes * h))
+    try:
+        rows = max(1, BAND_BYTES // max(1, row_bytes))
+        for y0 in range(0, h, rows):
+            y1 = min(h, y0 + rows)
+            shm.buf[y0 * row_bytes:y1 * row_bytes] = image.crop((0, y0, w, y1)).tobytes()
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(_save_shared, shm.name, image.mode, image.size, row_bytes * h, dict(image.info), fmt, params,
+                        tmp).result()
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+def _save_shared(name: str, mode: str, size: tuple[int, int], nbytes: int, info: dict, fmt: str, params: dict,
+                 tmp: str) -> None:
+    """In the child: the pixels from shared memory, saved as the parent would have."""
+    shm = shared_memory.SharedMemory(name=name)
+    try:
+        image = Image.frombytes(mode, size, bytes(shm.buf[:nbytes]))
+        image.info = info
+    finally:
+        shm.close()
+    image.save(tmp, format=fmt, **params)
 
 
 def _profile_fits(icc: bytes | None, mode: str) -> bool:

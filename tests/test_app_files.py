@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from app_fixtures import app_settings, dialogs, drag, finished, photo_path, window  # noqa: F401
 from PIL import Image
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QMimeData, QRect, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
 from app import settings as S
@@ -172,3 +172,56 @@ def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
     assert event.isAccepted()
     assert window.document.path == dropped and window.document.image.size == (64, 48)
     assert window.windowTitle().startswith("dropped.jpg")
+
+
+def test_a_tiff_saved_from_the_app_round_trips_pixels_compression_and_metadata(qtbot, window, tmp_path):
+    """The app encodes TIFF in a child process (libtiff keeps the GIL): the file is the one an in-process save
+    writes, byte for byte, with the pixels, the deflate compression, the DPI and the ICC profile."""
+    from model.imageio import save_image
+
+    rng = np.random.default_rng(1)
+    source = tmp_path / "scan.tif"
+    Image.fromarray(rng.integers(0, 256, (97, 131, 3), dtype=np.uint8), "RGB").save(
+        source, compression="tiff_lzw", dpi=(300, 300), icc_profile=b"\0" * 8 + b"fake")
+    assert finished(qtbot, window, window.open_path(source))
+    out = tmp_path / "scan-filled.tif"
+    assert finished(qtbot, window, window.save_as(out))
+    with Image.open(out) as saved:
+        assert np.array_equal(np.asarray(saved), np.asarray(window.document.image))
+        assert saved.info["compression"] == "tiff_adobe_deflate"
+        assert saved.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+        assert saved.info["icc_profile"] == b"\0" * 8 + b"fake"
+    in_process = save_image(window.document.image, tmp_path / "in-process.tif",
+                            **window.document.save_params(out, 95))
+    assert out.read_bytes() == in_process.read_bytes()
+    assert not list(tmp_path.glob(".*")), "no temporary file left behind"
+
+
+def test_a_tiff_the_encoder_refuses_is_reported_and_nothing_is_written(tmp_path):
+    from model.imageio import save_image
+
+    with pytest.raises(OSError, match="encoder error"):
+        save_image(Image.new("RGB", (10, 10)), tmp_path / "fax.tif", apart=True, compression="group4")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_the_canvas_shows_the_opened_pixels_and_empty_masks(qtbot, window, tmp_path, mode):
+    """The canvas draws the worker's QImage as it is (no conversion on the GUI thread): same pixels, any mode."""
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (45, 67, len(mode)), dtype=np.uint8)
+    if mode == "RGBA":
+        pixels[..., 3] = 255
+        pixels[:5, :5, 3] = 0
+    source = tmp_path / f"photo-{mode}.png"
+    Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode).save(source)
+    assert finished(qtbot, window, window.open_path(source))
+    shown = window.canvas.image_item.pixmap().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    rgba = np.frombuffer(shown.constBits(), np.uint8).reshape(45, shown.bytesPerLine())[:, :67 * 4].reshape(45, 67, 4)
+    expected = np.asarray(window.document.image.convert("RGBA"))
+    opaque = expected[..., 3] == 255
+    assert np.array_equal(rgba[opaque], expected[opaque])
+    assert np.array_equal(rgba[..., 3], expected[..., 3])
+    assert not window.layer.array().any() and not window.sampling_layer.array().any()
+    window.layer.paint_rect(QRect(3, 4, 10, 6))
+    assert window.layer.array().sum() == 60 and not window.sampling_layer.array().any()
