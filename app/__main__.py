@@ -1,7 +1,7 @@
-"""`python -m app` behaves exactly like the `contextfill` command."""
+"""`python -m contextfill.app` behaves exactly like the `contextfill` command."""
 
 import sys
 
-from app.entry import main
+from contextfill.app.entry import main
 
 sys.exit(main())

@@ -13,8 +13,8 @@ from typing import Any, Callable
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QWidget
 
-from app.paths import icon
-from app.tools import Tool
+from contextfill.app.paths import icon
+from contextfill.app.tools import Tool
 
 K = QKeySequence.StandardKey
 MENUS = {"file": "&File", "edit": "&Edit", "tools": "&Tools", "view": "&View", "help": "&Help"}

@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings as S
-from app.dialogs import show_error
-from app.fill import FillOptions, ModelCache, needs_model
-from app.workers import Task, TaskRunner
-from model.errors import InpaintError
+from contextfill.app import settings as S
+from contextfill.app.dialogs import show_error
+from contextfill.app.fill import FillOptions, ModelCache, needs_model
+from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.errors import InpaintError
 
 MASK_KINDS = {
     "folder": "Folder of masks, matched by name", "file": "One mask file for every photo",
@@ -60,7 +60,7 @@ def batch_task(source: Path, output: Path, mask: str, method: str, fmt: str | No
     fails is one FAIL line; what stops the whole run (model, device, output folder) raises, as one error."""
 
     def run(progress, cancel):
-        from model.batch import run_batch
+        from contextfill.model.batch import run_batch
 
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         return run_batch(
@@ -209,7 +209,7 @@ class BatchDialog(QDialog):
 
     def _problem(self, source: str, output: str, mask: str) -> str:
         """Why the run cannot start (checked here, so nothing is filled before it is refused), or ''."""
-        from model.batch import check_output
+        from contextfill.model.batch import check_output
 
         if not source or not Path(source).is_dir():
             return "Choose an existing folder of photos."

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.mask import MaskLayer
-from app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
-from app.zoomview import ZoomView
+from contextfill.app.mask import MaskLayer
+from contextfill.app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
+from contextfill.app.zoomview import ZoomView
 
 MIN_BRUSH, MAX_BRUSH = 1, 500
 

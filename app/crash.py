@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-from app.paths import log_dir
+from contextfill.app.paths import log_dir
 
 log = logging.getLogger("contextfill")
 FATAL_MARKER = "Uncaught exception"  # packaging/smoke_test.py fails when this reaches the output

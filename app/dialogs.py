@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import APP_NAME, __version__
-from app import settings as S
-from app.paths import default_model_path, log_dir
+from contextfill.app import APP_NAME, __version__
+from contextfill.app import settings as S
+from contextfill.app.paths import default_model_path, log_dir
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str | None = None) -> None:
@@ -97,7 +97,7 @@ class ShortcutsDialog(QDialog):
 def about_text(device_label: str) -> str:
     import torch
 
-    import model
+    from contextfill import model
 
     return (
         f"<h3>{APP_NAME} {__version__}</h3>"

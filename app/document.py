@@ -15,8 +15,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.qtimage import pil_to_qimage, qimage_to_pil
-from model.imageio import load_image, to_working_mode
+from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil
+from contextfill.model.imageio import load_image, to_working_mode
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 SAVE_FILTER = ";;".join(

@@ -32,7 +32,7 @@ def is_engine_command(arg: str) -> bool:
     """True for the engine's subcommands (`train`, `batch`, ...), never for an image path."""
     if arg.startswith("-") or os.path.exists(arg):
         return False
-    from model.cli import SUBCOMMANDS
+    from contextfill.model.cli import SUBCOMMANDS
 
     return arg in SUBCOMMANDS
 
@@ -40,7 +40,7 @@ def is_engine_command(arg: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) > 1 and is_engine_command(argv[1]):
-        from model.cli import main as cli_main
+        from contextfill.model.cli import main as cli_main
 
         return int(cli_main(argv[1:]) or 0)
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(hint, file=sys.stderr, flush=True)  # Qt's own abort follows if the library is really absent
     import torch  # noqa: F401  (must precede PySide6, see module docstring)
 
-    from app.gui import run_gui
+    from contextfill.app.gui import run_gui
 
     return run_gui(argv)
 

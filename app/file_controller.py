@@ -16,9 +16,9 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from app.document import Document, from_qimage, load
-from app.workers import Task, TaskRunner
-from model.imageio import save_image
+from contextfill.app.document import Document, from_qimage, load
+from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.imageio import save_image
 
 
 @dataclass(frozen=True)

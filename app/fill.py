@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app import settings as S
-from app.paths import default_model_path
-from app.qtimage import pil_to_qimage
+from contextfill.app import settings as S
+from contextfill.app.paths import default_model_path
+from contextfill.app.qtimage import pil_to_qimage
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class FillOptions:
         return Path(self.model_path) if self.model_path else default_model_path()
 
     def patch_options(self):
-        from model.patchmatch import PatchFillOptions
+        from contextfill.model.patchmatch import PatchFillOptions
 
         return PatchFillOptions(
             patch_size=self.patch_size, sampling=self.sampling, ring_width=self.ring_width,
@@ -68,7 +68,7 @@ class ModelCache:
         self._model = None
 
     def get(self, path: Path, device: str):
-        from model.checkpoint import load_model, model_key
+        from contextfill.model.checkpoint import load_model, model_key
 
         key = (model_key(path), device)  # a model retrained into the same file is loaded again
         with self._lock:
@@ -80,7 +80,7 @@ class ModelCache:
 
 
 def needs_model(method: str) -> bool:
-    from model.methods import method as spec
+    from contextfill.model.methods import method as spec
 
     return spec(method).needs_model
 
@@ -92,7 +92,7 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
     """
 
     def run(progress, cancel):
-        from model.pipeline import inpaint
+        from contextfill.model.pipeline import inpaint
 
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         result = inpaint(

@@ -16,10 +16,10 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.fill import FillOptions, ModelCache, fill_task, load_model_task
-from app.fill_panel import FillPanel
-from app.results import ResultsView
-from app.workers import Task, TaskRunner
+from contextfill.app.fill import FillOptions, ModelCache, fill_task, load_model_task
+from contextfill.app.fill_panel import FillPanel
+from contextfill.app.results import ResultsView
+from contextfill.app.workers import Task, TaskRunner
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings as S
+from contextfill.app import settings as S
 
 METHOD_HINTS = {
     "context-encoder": "Learned fill: plausible structure, softer detail",

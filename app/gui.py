@@ -13,13 +13,13 @@ import os
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app import APP_NAME, ORG_NAME, __version__
-from app.crash import install_excepthook, setup_logging
-from app.dialogs import show_error
-from app.main_window import MainWindow
-from app.paths import icon, sample_image
-from app.settings import Settings
-from app.theme import apply_theme
+from contextfill.app import APP_NAME, ORG_NAME, __version__
+from contextfill.app.crash import install_excepthook, setup_logging
+from contextfill.app.dialogs import show_error
+from contextfill.app.main_window import MainWindow
+from contextfill.app.paths import icon, sample_image
+from contextfill.app.settings import Settings
+from contextfill.app.theme import apply_theme
 
 log = logging.getLogger(__name__)
 SHOWN_MARKER = "WINDOW_SHOWN"

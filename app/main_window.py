@@ -44,12 +44,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import APP_NAME
-from app import settings as S
-from app.actions import build_actions, build_menus, fill_toolbar, shortcut_rows, tool_actions
-from app.batch_dialog import BatchDialog
-from app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
-from app.dialogs import (
+from contextfill.app import APP_NAME
+from contextfill.app import settings as S
+from contextfill.app.actions import build_actions, build_menus, fill_toolbar, shortcut_rows, tool_actions
+from contextfill.app.batch_dialog import BatchDialog
+from contextfill.app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
+from contextfill.app.dialogs import (
     SettingsDialog,
     ShortcutsDialog,
     about_text,
@@ -57,19 +57,19 @@ from app.dialogs import (
     confirm_overwrite,
     show_error,
 )
-from app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
-from app.file_controller import FileController, SaveJob
-from app.fill import FillOptions, ModelCache
-from app.fill_controller import FillController, FillJob
-from app.fill_panel import FillPanel
-from app.mask import SAMPLING_COLOR, MaskLayer
-from app.mask_ops import grow, shrink
-from app.paths import is_bundled, log_dir, pictures_dir
-from app.results import ResultsView
-from app.tools import Tool
-from app.train_wizard import TrainWizard
-from app.undo import ApplyFillCommand, MaskEditCommand
-from app.workers import Task, TaskRunner
+from contextfill.app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
+from contextfill.app.file_controller import FileController, SaveJob
+from contextfill.app.fill import FillOptions, ModelCache
+from contextfill.app.fill_controller import FillController, FillJob
+from contextfill.app.fill_panel import FillPanel
+from contextfill.app.mask import SAMPLING_COLOR, MaskLayer
+from contextfill.app.mask_ops import grow, shrink
+from contextfill.app.paths import is_bundled, log_dir, pictures_dir
+from contextfill.app.results import ResultsView
+from contextfill.app.tools import Tool
+from contextfill.app.train_wizard import TrainWizard
+from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
+from contextfill.app.workers import Task, TaskRunner
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
@@ -77,7 +77,7 @@ EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
 
 def device_choices() -> dict[str, str]:
     """Device setting values with labels that say what is actually present on this machine."""
-    from model.devices import describe, resolve_device
+    from contextfill.model.devices import describe, resolve_device
 
     labels = {"auto": f"Automatic ({describe(resolve_device('auto'))})", "cpu": "CPU"}
     for name in ("cuda", "mps"):

@@ -14,8 +14,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
-from app.mask_ops import bbox
-from app.qtimage import argb_view
+from contextfill.app.mask_ops import bbox
+from contextfill.app.qtimage import argb_view
 
 SAMPLING_COLOR = "#34c759"  # green, so the sampling area never looks like the (red-ish) hole
 

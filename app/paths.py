@@ -36,7 +36,7 @@ def icon(name: str) -> QIcon:
 
 def default_model_path() -> Path:
     try:
-        from model.checkpoint import DEFAULT_MODEL_PATH
+        from contextfill.model.checkpoint import DEFAULT_MODEL_PATH
     except ImportError:
         return resources_dir() / "models" / "default.pt"
     return Path(DEFAULT_MODEL_PATH)

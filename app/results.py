@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.zoomview import ViewSync, ZoomView
+from contextfill.app.zoomview import ViewSync, ZoomView
 
 ORIGINAL = "original"
 BEFORE_KEY = Qt.Key.Key_Backslash

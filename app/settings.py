@@ -11,9 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from app import APP_NAME, ORG_NAME
-from model.methods import BEST, NAMES
-from model.methods import METHODS as REGISTRY
+from contextfill.app import APP_NAME, ORG_NAME
+from contextfill.model.methods import BEST, NAMES
+from contextfill.model.methods import METHODS as REGISTRY
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 10

@@ -8,8 +8,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QUndoStack
 
-from app.mask import MaskLayer
-from app.undo import MaskEditCommand
+from contextfill.app.mask import MaskLayer
+from contextfill.app.undo import MaskEditCommand
 
 
 class Tool(Enum):

@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app import settings as S
-from app.dialogs import show_error
-from app.fill import FillOptions
+from contextfill.app import settings as S
+from contextfill.app.dialogs import show_error
+from contextfill.app.fill import FillOptions
 
 # How long to train: (minutes, label, what it typically gives). The last run's score says what it really gave.
 DURATIONS = (
@@ -61,7 +61,7 @@ def train_command(args: list[str]) -> tuple[str, list[str]]:
     """(program, arguments) for `contextfill train ARGS`; the frozen app's executable is the CLI itself."""
     if getattr(sys, "frozen", False):
         return sys.executable, ["train", *args]
-    return sys.executable, ["-m", "model.cli", "train", *args]
+    return sys.executable, ["-m", "contextfill.model.cli", "train", *args]
 
 
 def runs_dir() -> Path:
@@ -129,7 +129,7 @@ class TrainProcess(QObject):
     def start(self, args: list[str]) -> None:
         program, arguments = train_command(args)
         if not getattr(sys, "frozen", False):
-            self.process.setWorkingDirectory(str(SOURCE_ROOT))  # where `-m model.cli` finds the engine
+            self.process.setWorkingDirectory(str(SOURCE_ROOT))  # where `-m contextfill.model.cli` finds the engine
         self.process.start(program, arguments)
 
     def is_running(self) -> bool:

@@ -13,10 +13,10 @@ import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage, QUndoCommand
 
-from app.mask import MaskLayer, changed_box
+from contextfill.app.mask import MaskLayer, changed_box
 
 if TYPE_CHECKING:
-    from app.document import Document
+    from contextfill.app.document import Document
 
 
 class MaskEditCommand(QUndoCommand):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from model.errors import Cancelled, InpaintError
+from contextfill.model.errors import Cancelled, InpaintError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from model.checkpoint import DEFAULT_MODEL_PATH, RESOURCES
-from model.pipeline import METHODS, inpaint
+from contextfill.model.checkpoint import DEFAULT_MODEL_PATH, RESOURCES
+from contextfill.model.pipeline import METHODS, inpaint
 
 SPOON = {"handle": [(402, 64), (424, 70), (392, 242), (370, 240)], "bowl": (322, 236, 410, 330)}
 

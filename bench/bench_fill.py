@@ -26,9 +26,9 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.evaluate import hole_metrics, protocol_sample  # noqa: E402
-from model.masks import blob_mask  # noqa: E402
-from model.methods import METHODS  # noqa: E402
+from contextfill.model.evaluate import hole_metrics, protocol_sample  # noqa: E402
+from contextfill.model.masks import blob_mask  # noqa: E402
+from contextfill.model.methods import METHODS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(256, 256), (512, 512), (1024, 1024), (1536, 2048)]  # (h, w)
@@ -97,12 +97,12 @@ def machine() -> dict:
 def make_fillers(model_path: Path, device: str = "cpu") -> dict[str, Filler]:
     """Every method that can run here, by name, as the user gets it (the pipeline, boundary blend included); the
     learned ones only when a model loads, the peers only when installed."""
-    from model.evaluate import PEER_METHODS, fill_with
-    from model.pipeline import inpaint
+    from contextfill.model.evaluate import PEER_METHODS, fill_with
+    from contextfill.model.pipeline import inpaint
 
     fillers: dict[str, Filler] = {"patch": lambda image, hole: inpaint(image, hole, method="patch", device=device).image}
     try:
-        from model.checkpoint import load_model
+        from contextfill.model.checkpoint import load_model
 
         model = load_model(model_path, device)
         for method in LEARNED:

@@ -10,7 +10,7 @@ start it and timed until the window reports it done, plus 0.3 s so the repaint i
     folder from the bench photo, opened with `open_path` and saved with `save_as` as TIFF and JPEG, each
     timed until `window.files.finished`;
   - open the bench photo (2048x1536), then fill a 3% hole in it with each method, timed until `fillFinished`.
-Start-up: the app is launched as a fresh process (`python -m app`) and timed until it prints that its
+Start-up: the app is launched as a fresh process (`python -m contextfill.app`) and timed until it prints that its
 window is shown (target <= 3 s). Prints a table; writes bench/out/bench_gui.json (or --out).
 """
 
@@ -69,8 +69,8 @@ def large_photo(photo: Path, megapixels: float, workdir: Path) -> Path:
 
 
 def tiny_model(workdir: Path) -> Path:
-    from model.checkpoint import export_inference
-    from model.networks import GeneratorConfig, build_generator
+    from contextfill.model.checkpoint import export_inference
+    from contextfill.model.networks import GeneratorConfig, build_generator
 
     config = GeneratorConfig(widths=[8, 8, 8, 8], decoder_widths=[8, 8, 8])
     return export_inference(build_generator(config), config, {"note": "benchmark stand-in"}, workdir / "tiny.pt")
@@ -148,8 +148,8 @@ def measure_stalls(photo: Path, large: Path, model_path: Path, methods: list[str
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from app import settings as S
-    from app.main_window import MainWindow
+    from contextfill.app import settings as S
+    from contextfill.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(workdir / "settings"))
@@ -235,7 +235,7 @@ def measure_startup(runs: int, workdir: Path) -> dict | None:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "contextfill.app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         shown = None
         for line in proc.stdout:
@@ -287,7 +287,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench/out/bench_gui.json"))
     args = parser.parse_args()
 
-    from app.paths import default_model_path
+    from contextfill.app.paths import default_model_path
 
     load_before = machine()["loadavg_1_5_15"]
     with tempfile.TemporaryDirectory() as tmp:

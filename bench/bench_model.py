@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import DEFAULT_MODEL_PATH, load_model
-from model.data import CropSampler
-from model.losses import adversarial_losses, generator_adversarial, reconstruction_loss
-from model.masks import make_batch
-from model.networks import Discriminator, GeneratorConfig, build_generator, count_parameters, generator_input
+from contextfill.model.checkpoint import DEFAULT_MODEL_PATH, load_model
+from contextfill.model.data import CropSampler
+from contextfill.model.losses import adversarial_losses, generator_adversarial, reconstruction_loss
+from contextfill.model.masks import make_batch
+from contextfill.model.networks import Discriminator, GeneratorConfig, build_generator, count_parameters, generator_input
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.errors import Cancelled, InpaintError
-from model.regions import split_regions
+from contextfill.model.errors import Cancelled, InpaintError
+from contextfill.model.regions import split_regions
 
 SAMPLINGS = ("ring", "image", "region")
 QUALITIES = ("fast", "best")

@@ -1,7 +1,7 @@
 """Start the built app the way a user would and fail on anything that looks fatal.
 
   python packaging/smoke_test.py dist/contextfill/contextfill   # the frozen bundle
-  python packaging/smoke_test.py --source                       # python -m app from this checkout
+  python packaging/smoke_test.py --source                       # python -m contextfill.app from this checkout
 
 Checks: `--version` and `batch --help` exit 0; `batch` fills the sample photo with the default model
 (context encoder, then hybrid) and writes both results; the GUI starts offscreen, shows its window on the
@@ -39,12 +39,12 @@ def run(cmd: list[str], env: dict, timeout: int) -> tuple[int, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("executable", nargs="?", help="the frozen contextfill executable")
-    parser.add_argument("--source", action="store_true", help="test `python -m app` instead of a bundle")
+    parser.add_argument("--source", action="store_true", help="test `python -m contextfill.app` instead of a bundle")
     parser.add_argument("--timeout", type=int, default=180)
     args = parser.parse_args()
     if args.source == bool(args.executable):
         parser.error("give either EXECUTABLE or --source")
-    base = [sys.executable, "-m", "app"] if args.source else [str(Path(args.executable).resolve())]
+    base = [sys.executable, "-m", "contextfill.app"] if args.source else [str(Path(args.executable).resolve())]
 
     failures = []
     with tempfile.TemporaryDirectory() as tmp:

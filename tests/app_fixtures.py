@@ -15,7 +15,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QSettings, QStandardPaths, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from app import settings as S
+from contextfill.app import settings as S
 
 
 @pytest.fixture
@@ -47,14 +47,14 @@ def dialogs(monkeypatch) -> Dialogs:
         record.overwrite_asked.append(Path(path))
         return record.overwrite
 
-    monkeypatch.setattr("app.main_window.show_error", lambda parent, title, message, details=None:
+    monkeypatch.setattr("contextfill.app.main_window.show_error", lambda parent, title, message, details=None:
                         record.errors.append((title, message)))
-    monkeypatch.setattr("app.main_window.confirm_overwrite", confirm)
+    monkeypatch.setattr("contextfill.app.main_window.confirm_overwrite", confirm)
     def ask(parent, name):
         record.save_changes_asked.append(name)
         return record.save_changes
 
-    monkeypatch.setattr("app.main_window.ask_save_changes", ask)
+    monkeypatch.setattr("contextfill.app.main_window.ask_save_changes", ask)
     return record
 
 
@@ -72,7 +72,7 @@ def photo_path(tmp_path) -> Path:
 
 @pytest.fixture
 def window(qtbot, app_settings, dialogs, tiny_model_path, photo_path):
-    from app.main_window import MainWindow
+    from contextfill.app.main_window import MainWindow
 
     app_settings.set(S.MODEL_PATH, str(tiny_model_path))  # fixture from tests/conftest.py
     app_settings.set(S.DEVICE, "cpu")

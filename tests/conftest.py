@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from model.checkpoint import export_inference  # noqa: E402
-from model.networks import GeneratorConfig, build_generator  # noqa: E402
+from contextfill.model.checkpoint import export_inference  # noqa: E402
+from contextfill.model.networks import GeneratorConfig, build_generator  # noqa: E402
 
 
 def make_photo(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:

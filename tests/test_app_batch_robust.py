@@ -7,9 +7,9 @@ from app_fixtures import app_settings  # noqa: F401
 from PIL import Image
 from test_batch_robust import export_tiny_model, png_bomb, truncated_jpeg
 
-from app import settings as S
-from app.batch_dialog import BatchDialog
-from app.fill import ModelCache
+from contextfill.app import settings as S
+from contextfill.app.batch_dialog import BatchDialog
+from contextfill.app.fill import ModelCache
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def dialog(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
     app_settings.set(S.DEVICE, "cpu")
     app_settings.set(S.BATCH_MASK, "center")  # the generated photos come without masks
     errors: list[str] = []
-    monkeypatch.setattr("app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
+    monkeypatch.setattr("contextfill.app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
     box = BatchDialog(app_settings, ModelCache())
     box.errors = errors
     qtbot.addWidget(box)

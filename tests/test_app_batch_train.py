@@ -9,10 +9,10 @@ import pytest
 from app_fixtures import app_settings, dialogs, photo_path, window  # noqa: F401
 from PySide6.QtWidgets import QWizard
 
-from app import settings as S
-from app.batch_dialog import BatchDialog
-from app.fill import ModelCache
-from app.train_wizard import TrainWizard
+from contextfill.app import settings as S
+from contextfill.app.batch_dialog import BatchDialog
+from contextfill.app.fill import ModelCache
+from contextfill.app.train_wizard import TrainWizard
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -23,7 +23,7 @@ def batch(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
     app_settings.set(S.DEVICE, "cpu")
     app_settings.set(S.BATCH_MASK, "center")  # the generated photos come without masks
     errors: list[str] = []
-    monkeypatch.setattr("app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
+    monkeypatch.setattr("contextfill.app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
     dialog = BatchDialog(app_settings, ModelCache())
     dialog.errors = errors
     qtbot.addWidget(dialog)
@@ -87,14 +87,15 @@ def test_batch_refuses_an_output_inside_the_input(qtbot, batch, photo_dir):
 
 
 def test_batch_runs_off_the_gui_thread_and_cancels(qtbot, batch, photo_dir, tmp_path, monkeypatch):
-    import model.batch
+    import contextfill.model.batch
+    from contextfill import model
 
     threads, release = [], threading.Event()
 
     def slow(image, mask, *, cancel, **kwargs):
         threads.append(threading.current_thread())
         release.wait(10)
-        from model.errors import Cancelled
+        from contextfill.model.errors import Cancelled
 
         if cancel():
             raise Cancelled()
@@ -129,7 +130,7 @@ def wizard(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
     app_settings.set(S.MODEL_PATH, str(tiny_model_path))
     app_settings.set(S.DEVICE, "cpu")
     errors: list[str] = []
-    monkeypatch.setattr("app.train_wizard.show_error", lambda parent, title, message, details=None: errors.append(message))
+    monkeypatch.setattr("contextfill.app.train_wizard.show_error", lambda parent, title, message, details=None: errors.append(message))
     wiz = TrainWizard(app_settings)
     wiz.errors = errors
     qtbot.addWidget(wiz)

@@ -7,8 +7,8 @@ from app_fixtures import app_settings, dialogs, drag, photo_path, view_pos, wind
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from app.mask_ops import bbox, grow, shrink
-from app.tools import Tool
+from contextfill.app.mask_ops import bbox, grow, shrink
+from contextfill.app.tools import Tool
 
 
 def test_brush_stroke_paints_mask_along_the_drag(qtbot, window):

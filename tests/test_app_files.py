@@ -13,10 +13,10 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QRect, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
-from app import settings as S
-from app.dialogs import SettingsDialog, about_text
-from app.gui import create_window, parse_args
-from app.paths import sample_image
+from contextfill.app import settings as S
+from contextfill.app.dialogs import SettingsDialog, about_text
+from contextfill.app.gui import create_window, parse_args
+from contextfill.app.paths import sample_image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def test_save_asks_before_replacing_and_replaces_when_confirmed(qtbot, window, d
 
 
 def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):
-    from app.main_window import MainWindow
+    from contextfill.app.main_window import MainWindow
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
@@ -177,7 +177,7 @@ def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
 def test_a_tiff_saved_from_the_app_round_trips_pixels_compression_and_metadata(qtbot, window, tmp_path):
     """The app encodes TIFF in a child process (libtiff keeps the GIL): the file is the one an in-process save
     writes, byte for byte, with the pixels, the deflate compression, the DPI and the ICC profile."""
-    from model.imageio import save_image
+    from contextfill.model.imageio import save_image
 
     rng = np.random.default_rng(1)
     source = tmp_path / "scan.tif"
@@ -198,7 +198,7 @@ def test_a_tiff_saved_from_the_app_round_trips_pixels_compression_and_metadata(q
 
 
 def test_a_tiff_the_encoder_refuses_is_reported_and_nothing_is_written(tmp_path):
-    from model.imageio import save_image
+    from contextfill.model.imageio import save_image
 
     with pytest.raises(OSError, match="encoder error"):
         save_image(Image.new("RGB", (10, 10)), tmp_path / "fax.tif", apart=True, compression="group4")

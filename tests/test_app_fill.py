@@ -8,9 +8,9 @@ import numpy as np
 from app_fixtures import app_settings, dialogs, drag, photo_path, window  # noqa: F401
 from PySide6.QtCore import Qt
 
-from app import settings as S
-from app.results import ORIGINAL
-from app.tools import Tool
+from contextfill.app import settings as S
+from contextfill.app.results import ORIGINAL
+from contextfill.app.tools import Tool
 
 
 def _paint_hole(qtbot, window, box=(60, 40, 100, 80)):
@@ -82,7 +82,8 @@ def test_fill_all_methods_compare_apply_undo(qtbot, window):
 
 def test_fill_runs_off_the_gui_thread(qtbot, window, monkeypatch):
     threads = []
-    import model.pipeline
+    import contextfill.model.pipeline
+    from contextfill import model
 
     real = model.pipeline.inpaint
 
@@ -99,10 +100,11 @@ def test_fill_runs_off_the_gui_thread(qtbot, window, monkeypatch):
 
 
 def test_cancel_stops_the_fill(qtbot, window, monkeypatch):
-    import model.pipeline
+    import contextfill.model.pipeline
+    from contextfill import model
 
     def slow(image, mask, *, cancel, progress, **kwargs):
-        from model.errors import Cancelled
+        from contextfill.model.errors import Cancelled
 
         for i in range(2000):
             progress(i / 2000)

@@ -25,16 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings as S
-from app.batch_dialog import BatchDialog
-from app.dialogs import SettingsDialog, ShortcutsDialog
-from app.file_controller import FileController
-from app.fill import ModelCache
-from app.fill_controller import FillController
-from app.paths import is_bundled, resources_dir
-from app.results import ORIGINAL
-from app.tools import Tool
-from app.workers import TaskRunner
+from contextfill.app import settings as S
+from contextfill.app.batch_dialog import BatchDialog
+from contextfill.app.dialogs import SettingsDialog, ShortcutsDialog
+from contextfill.app.file_controller import FileController
+from contextfill.app.fill import ModelCache
+from contextfill.app.fill_controller import FillController
+from contextfill.app.paths import is_bundled, resources_dir
+from contextfill.app.results import ORIGINAL
+from contextfill.app.tools import Tool
+from contextfill.app.workers import TaskRunner
 
 APP = Path(__file__).resolve().parent.parent / "app"
 
@@ -73,7 +73,7 @@ def test_worker_results_reach_slots_on_the_gui_thread(qtbot, app_settings, dialo
         for name, fn in list(vars(cls).items()):
             if name.startswith("_on_"):
                 monkeypatch.setattr(cls, name, _recording(fn, f"{cls.__name__}.{name}", seen))
-    from app.main_window import MainWindow
+    from contextfill.app.main_window import MainWindow
 
     app_settings.set(S.MODEL_PATH, str(tiny_model_path))
     app_settings.set(S.DEVICE, "cpu")
@@ -150,7 +150,7 @@ def test_undoing_an_apply_brings_the_comparison_back_to_pick_another(qtbot, wind
 # ---------------------------------------------------------------------------- 2. the zoom read-out
 def test_the_status_bar_zoom_is_the_zoom_of_the_view_shown(qtbot, app_settings, dialogs, tiny_model_path,
                                                            photo_path):
-    from app.gui import create_window
+    from contextfill.app.gui import create_window
 
     app_settings.set(S.MODEL_PATH, str(tiny_model_path))
     window = create_window(app_settings, str(photo_path))
@@ -211,7 +211,7 @@ def test_batch_defaults_to_a_masks_folder_and_the_best_method_and_shows_whole_li
 # ---------------------------------------------------------------------------- 4. files
 def test_save_as_starts_beside_the_photo_never_in_the_app_folder(qtbot, app_settings, dialogs, photo_path,
                                                                  monkeypatch):
-    from app.gui import create_window
+    from contextfill.app.gui import create_window
 
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
@@ -275,8 +275,9 @@ def test_quitting_with_an_unsaved_fill_offers_save_and_closes_once_saved(qtbot, 
 
 # ---------------------------------------------------------------------------- 5. what the status says
 def test_a_cancelled_fill_says_so(qtbot, window, monkeypatch):
-    import model.pipeline
-    from model.errors import Cancelled
+    import contextfill.model.pipeline
+    from contextfill import model
+    from contextfill.model.errors import Cancelled
 
     def slow(image, mask, *, cancel, progress, **kwargs):
         while not cancel():
@@ -374,8 +375,10 @@ def test_a_missing_xcb_cursor_library_is_named_in_one_line(monkeypatch, capsys, 
                                                            bundled, hint):
     import ctypes.util
 
-    import app.gui
-    from app.entry import main
+    import contextfill.app.gui
+
+    from contextfill import app
+    from contextfill.app.entry import main
 
     if bundled:
         (tmp_path / "libxcb-cursor.so.0").touch()

@@ -10,8 +10,8 @@ from app_fixtures import app_settings  # noqa: F401
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
-from app.crash import FATAL_MARKER, install_excepthook
-from app.results import ORIGINAL, ResultsView
+from contextfill.app.crash import FATAL_MARKER, install_excepthook
+from contextfill.app.results import ORIGINAL, ResultsView
 
 
 def _image(color: str) -> QImage:

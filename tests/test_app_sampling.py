@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from app import settings as S
+from contextfill.app import settings as S
 from app_fixtures import app_settings, dialogs, drag, view_pos, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from app.mask import SAMPLING_COLOR
-from app.results import ORIGINAL
-from app.tools import Tool
+from contextfill.app.mask import SAMPLING_COLOR
+from contextfill.app.results import ORIGINAL
+from contextfill.app.tools import Tool
 
 HOLE = (100, 40, 140, 80)  # x0, y0, x1, y1: inside the orange right half
 
@@ -90,7 +90,8 @@ def test_sampling_brush_paints_its_own_green_layer_with_undo_and_clear(qtbot, wi
 
 
 def test_patch_and_hybrid_copy_only_from_the_painted_sampling_area(qtbot, window, app_settings, monkeypatch):
-    import model.pipeline
+    import contextfill.model.pipeline
+    from contextfill import model
 
     # The fill's own colours: the seam blend would pull a blue fill towards the orange around the hole.
     app_settings.set(S.BLEND, False)

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.batch import parse_shard, run_batch
-from model.errors import InpaintError
+from contextfill.model.batch import parse_shard, run_batch
+from contextfill.model.errors import InpaintError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "contextfill.model.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_batch_fills_a_folder_reports_bad_files_and_goes_on(photo_dir, tmp_path, tiny_model_path):

@@ -16,18 +16,18 @@ import torch
 from conftest import make_photo
 from PIL import Image, ImageCms
 
-from model.batch import output_name, run_batch
-from model.checkpoint import export_inference
-from model.errors import InpaintError
-from model.imageio import atomic_write, load_image
-from model.networks import GeneratorConfig, build_generator
-from model.pipeline import get_model
+from contextfill.model.batch import output_name, run_batch
+from contextfill.model.checkpoint import export_inference
+from contextfill.model.errors import InpaintError
+from contextfill.model.imageio import atomic_write, load_image
+from contextfill.model.networks import GeneratorConfig, build_generator
+from contextfill.model.pipeline import get_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "contextfill.model.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -106,7 +106,8 @@ def test_whole_run_errors_stop_before_the_first_file_with_one_line(photo_dir, tm
 
 
 def test_an_unforeseen_exception_fails_one_file_only(photo_dir, tmp_path, tiny_model_path, monkeypatch):
-    import model.batch
+    import contextfill.model.batch
+    from contextfill import model
 
     real = model.batch.inpaint
 
@@ -128,7 +129,7 @@ def test_two_batches_on_one_folder_at_once_lose_nothing(tmp_path, tiny_model_pat
     for i in range(8):
         make_photo(64, 48, seed=i).save(photos / f"p{i}.png")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "model.cli", "batch", str(photos), str(out), "--mask", "center", "--model",
+    command = [sys.executable, "-m", "contextfill.model.cli", "batch", str(photos), str(out), "--mask", "center", "--model",
                str(tiny_model_path), "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.blend import poisson_blend
-from model.pipeline import inpaint
+from contextfill.model.blend import poisson_blend
+from contextfill.model.pipeline import inpaint
 
 
 def textured(h: int = 80, w: int = 80, seed: int = 0) -> torch.Tensor:

@@ -137,3 +137,10 @@ def test_stand_in_exports_what_torch_imports_from_the_real_library(tmp_path, mon
     call = subprocess.run([sys.executable, "-c", f"import ctypes; ctypes.CDLL({str(stub)!r}).cublasCreate_v2(None)"],
                           capture_output=True, text=True)
     assert call.returncode != 0 and "CPU-only bundle, a CUDA library was called" in call.stderr
+
+
+def test_the_analysis_finds_the_one_import_root(tmp_path, monkeypatch):
+    """The bundle's modules are contextfill.app and contextfill.model, read through links to the source folders."""
+    root = Path(run_spec(tmp_path, "full", monkeypatch)["analysis"]["pathex"][0])
+    assert (root / "contextfill" / "model" / "pipeline.py").is_file()
+    assert (root / "contextfill" / "app" / "entry.py").is_file()

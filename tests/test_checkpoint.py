@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
-from model.checkpoint import FORMAT_VERSION, load_checkpoint, load_model, save_checkpoint
-from model.errors import InpaintError
+from contextfill.model.checkpoint import FORMAT_VERSION, load_checkpoint, load_model, save_checkpoint
+from contextfill.model.errors import InpaintError
 
 
 class Evil:

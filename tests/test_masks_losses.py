@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.losses import loss_weights, reconstruction_loss
-from model.masks import STRATEGIES, blob_mask, center_mask, make_batch, make_mask, random_block_mask, random_region_mask
+from contextfill.model.losses import loss_weights, reconstruction_loss
+from contextfill.model.masks import STRATEGIES, blob_mask, center_mask, make_batch, make_mask, random_block_mask, random_region_mask
 
 
 def test_center_mask_is_the_central_half_square():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.errors import InpaintError
-from model.methods import METHODS, NAMES, method
-from model.pipeline import inpaint
+from contextfill.model.errors import InpaintError
+from contextfill.model.methods import METHODS, NAMES, method
+from contextfill.model.pipeline import inpaint
 
 
 def test_every_registered_method_fills_and_an_unknown_one_is_named(tiny_model_path) -> None:
@@ -26,16 +26,16 @@ def test_every_registered_method_fills_and_an_unknown_one_is_named(tiny_model_pa
 
 
 def test_the_cli_and_the_app_read_the_registry() -> None:
-    from app import settings as S
+    from contextfill.app import settings as S
 
     assert S.METHODS == NAMES and set(S.METHOD_LABELS) == set(METHODS)
     assert set(S.PATCH_METHODS) == {m.name for m in METHODS.values() if m.uses_patches}
-    help_text = subprocess.run([sys.executable, "-m", "model.cli", "batch", "--help"], capture_output=True, text=True).stdout
+    help_text = subprocess.run([sys.executable, "-m", "contextfill.model.cli", "batch", "--help"], capture_output=True, text=True).stdout
     assert all(name in help_text for name in NAMES)
 
 
 def test_a_given_seed_is_kept_when_patch_options_are_passed() -> None:
-    from model.patchmatch import PatchFillOptions
+    from contextfill.model.patchmatch import PatchFillOptions
 
     photo = Image.fromarray((np.random.default_rng(1).random((48, 48, 3)) * 255).astype(np.uint8))
     hole = np.zeros((48, 48), bool)

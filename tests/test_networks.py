@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.networks import (
+from contextfill.model.networks import (
     ChannelwiseFC,
     Discriminator,
     GeneratorConfig,

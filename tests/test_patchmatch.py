@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.errors import Cancelled, InpaintError
-from model.patchmatch import PatchFillOptions, patch_fill
+from contextfill.model.errors import Cancelled, InpaintError
+from contextfill.model.patchmatch import PatchFillOptions, patch_fill
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -251,7 +251,7 @@ def test_hybrid_guide_says_what_goes_where() -> None:
 
 def test_separate_holes_are_filled_in_small_crops(monkeypatch) -> None:
     """The cost follows the holes: two spots far apart in a big image are two small crops, not one spanning both."""
-    import model.patchmatch as pm
+    import contextfill.model.patchmatch as pm
 
     crops = []
     real = pm._complete

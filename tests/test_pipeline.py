@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.errors import Cancelled, InpaintError
-from model.pipeline import inpaint
+from contextfill.model.errors import Cancelled, InpaintError
+from contextfill.model.pipeline import inpaint
 
 
 def box_mask(h, w, top, left, bh, bw):

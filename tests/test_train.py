@@ -12,14 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from model.checkpoint import load_checkpoint, load_model
-from model.train import TrainConfig, train
+from contextfill.model.checkpoint import load_checkpoint, load_model
+from contextfill.model.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=240, **kwargs)
+    return subprocess.run([sys.executable, "-m", "contextfill.model.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=240, **kwargs)
 
 
 def events(run: Path) -> list[dict]:
@@ -76,7 +76,7 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(photo_dir, tmp_pa
 def test_sigterm_checkpoints_and_stops(photo_dir, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "model.cli", "train", "--data", str(photo_dir), "--out", str(run), "--dry-run",
+        [sys.executable, "-m", "contextfill.model.cli", "train", "--data", str(photo_dir), "--out", str(run), "--dry-run",
          "--steps", "20", "--json", "--checkpoint-every", "1000"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
@@ -103,7 +103,7 @@ def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
-         "-m", "model.cli", "train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "3", "--json"],
+         "-m", "contextfill.model.cli", "train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "3", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
     )
     assert res.returncode == 0, res.stderr[-3000:]
