@@ -88,6 +88,27 @@ def window(qtbot, app_settings, dialogs, tiny_model_path, photo_path):
     win.runner.wait(10_000)
 
 
+@pytest.fixture
+def batch_dialog(qtbot, app_settings, tiny_model_path, monkeypatch):
+    """The batch dialog on the tiny CPU model, centre-square masks (the generated photos come without masks);
+    error dialogs are collected in `.errors` instead of shown."""
+    from contextfill.app.batch_dialog import BatchDialog
+    from contextfill.app.fill import ModelCache
+
+    app_settings.set(S.MODEL_PATH, str(tiny_model_path))
+    app_settings.set(S.DEVICE, "cpu")
+    app_settings.set(S.BATCH_MASK, "center")
+    errors: list[str] = []
+    monkeypatch.setattr("contextfill.app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
+    dialog = BatchDialog(app_settings, ModelCache())
+    dialog.errors = errors
+    qtbot.addWidget(dialog)
+    dialog.show()
+    yield dialog
+    dialog.cancel()
+    dialog.runner.wait(10_000)
+
+
 def finished(qtbot, window, task) -> bool:
     """Wait for a file job the window started (open, paste, drop, save): True when it succeeded, False when it
     failed or none was started (`task` is None)."""

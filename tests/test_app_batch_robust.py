@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from app_fixtures import app_settings  # noqa: F401
+from app_fixtures import app_settings, batch_dialog  # noqa: F401
 from PIL import Image
 from test_batch_robust import export_tiny_model, png_bomb, truncated_jpeg
 
@@ -12,54 +11,38 @@ from contextfill.app.batch_dialog import BatchDialog
 from contextfill.app.fill import ModelCache
 
 
-@pytest.fixture
-def dialog(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
-    app_settings.set(S.MODEL_PATH, str(tiny_model_path))
-    app_settings.set(S.DEVICE, "cpu")
-    app_settings.set(S.BATCH_MASK, "center")  # the generated photos come without masks
-    errors: list[str] = []
-    monkeypatch.setattr("contextfill.app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
-    box = BatchDialog(app_settings, ModelCache())
-    box.errors = errors
-    qtbot.addWidget(box)
-    box.show()
-    yield box
-    box.cancel()
-    box.runner.wait(10_000)
-
-
 def _run(qtbot, dialog: BatchDialog) -> list[str]:
     with qtbot.waitSignal(dialog.finished_batch, timeout=60_000):
         assert dialog.start()
     return [dialog.log.item(i).text() for i in range(dialog.log.count())]
 
 
-def test_the_dialog_names_each_bad_file_and_fills_the_rest_in_the_chosen_format(qtbot, dialog, photo_dir, tmp_path):
+def test_the_dialog_names_each_bad_file_and_fills_the_rest_in_the_chosen_format(qtbot, batch_dialog, photo_dir, tmp_path):
     png_bomb(photo_dir / "bomb.png")
     truncated_jpeg(photo_dir / "truncated.jpg")
-    dialog.input_edit.setText(str(photo_dir))
-    dialog.output_edit.setText(str(tmp_path / "out"))
-    dialog.method.setCurrentIndex(dialog.method.findData("context-encoder"))
-    dialog.output_format.setCurrentIndex(dialog.output_format.findData("jpg"))
-    lines = _run(qtbot, dialog)
+    batch_dialog.input_edit.setText(str(photo_dir))
+    batch_dialog.output_edit.setText(str(tmp_path / "out"))
+    batch_dialog.method.setCurrentIndex(batch_dialog.method.findData("context-encoder"))
+    batch_dialog.output_format.setCurrentIndex(batch_dialog.output_format.findData("jpg"))
+    lines = _run(qtbot, batch_dialog)
     assert [line for line in lines if line.startswith("FAIL")] == [
         "FAIL bomb.png: 24000x24000 is 576 MP, over the 179 MP limit; --max-megapixels raises it",
         "FAIL truncated.jpg: the file is cut short (truncated, or still being copied)",
     ]
-    assert "4 filled, 0 skipped, 2 failed" in dialog.status.text() and dialog.errors == []
+    assert "4 filled, 0 skipped, 2 failed" in batch_dialog.status.text() and batch_dialog.errors == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}.jpg" for i in range(4)]
     assert Image.open(tmp_path / "out" / "p0.jpg").format == "JPEG"
 
 
-def test_the_dialog_stops_once_when_the_model_cannot_load(qtbot, dialog, app_settings, photo_dir, tmp_path):  # noqa: F811
+def test_the_dialog_stops_once_when_the_model_cannot_load(qtbot, batch_dialog, app_settings, photo_dir, tmp_path):  # noqa: F811
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a model")
     app_settings.set(S.MODEL_PATH, str(broken))
-    dialog.input_edit.setText(str(photo_dir))
-    dialog.method.setCurrentIndex(dialog.method.findData("context-encoder"))
-    assert _run(qtbot, dialog) == []
-    assert dialog.errors == ["broken.pt is not a ContextFill model or checkpoint (UnpicklingError)"]
-    assert dialog.status.text().startswith("The batch stopped: broken.pt")
+    batch_dialog.input_edit.setText(str(photo_dir))
+    batch_dialog.method.setCurrentIndex(batch_dialog.method.findData("context-encoder"))
+    assert _run(qtbot, batch_dialog) == []
+    assert batch_dialog.errors == ["broken.pt is not a ContextFill model or checkpoint (UnpicklingError)"]
+    assert batch_dialog.status.text().startswith("The batch stopped: broken.pt")
 
 
 def test_the_gui_model_cache_loads_a_retrained_model_again(tmp_path):

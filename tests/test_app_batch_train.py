@@ -6,31 +6,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from app_fixtures import app_settings, dialogs, photo_path, window  # noqa: F401
+from app_fixtures import app_settings, batch_dialog, dialogs, photo_path, window  # noqa: F401
 from PySide6.QtWidgets import QWizard
 
 from contextfill.app import settings as S
 from contextfill.app.batch_dialog import BatchDialog
-from contextfill.app.fill import ModelCache
 from contextfill.app.train_wizard import TrainWizard
 
 TRAIN_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def batch(qtbot, app_settings, tiny_model_path, monkeypatch):  # noqa: F811
-    app_settings.set(S.MODEL_PATH, str(tiny_model_path))
-    app_settings.set(S.DEVICE, "cpu")
-    app_settings.set(S.BATCH_MASK, "center")  # the generated photos come without masks
-    errors: list[str] = []
-    monkeypatch.setattr("contextfill.app.batch_dialog.show_error", lambda parent, title, message, details=None: errors.append(message))
-    dialog = BatchDialog(app_settings, ModelCache())
-    dialog.errors = errors
-    qtbot.addWidget(dialog)
-    dialog.show()
-    yield dialog
-    dialog.cancel()
-    dialog.runner.wait(10_000)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -43,50 +26,50 @@ def _run(qtbot, dialog: BatchDialog) -> None:
         assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
 
 
-def test_batch_fills_a_folder_and_leaves_inputs_alone(qtbot, batch, photo_dir):
+def test_batch_fills_a_folder_and_leaves_inputs_alone(qtbot, batch_dialog, photo_dir):
     before = _snapshot(photo_dir)
-    batch.input_edit.setText(str(photo_dir))
-    assert batch.output_edit.text() == str(photo_dir.parent / "photos-filled"), "default output is beside the input"
-    batch.method.setCurrentIndex(batch.method.findData("context-encoder"))
-    _run(qtbot, batch)
+    batch_dialog.input_edit.setText(str(photo_dir))
+    assert batch_dialog.output_edit.text() == str(photo_dir.parent / "photos-filled"), "default output is beside the input"
+    batch_dialog.method.setCurrentIndex(batch_dialog.method.findData("context-encoder"))
+    _run(qtbot, batch_dialog)
     out = photo_dir.parent / "photos-filled"
     assert sorted(p.name for p in out.iterdir()) == [f"p{i}.png" for i in range(4)]
     assert _snapshot(photo_dir) == before
-    assert [batch.log.item(i).text().split()[0] for i in range(batch.log.count())] == ["ok"] * 4
-    assert "4 filled, 0 skipped, 0 failed" in batch.status.text()
-    assert batch.progress.value() == 1000 and batch.open_button.isVisible() and batch.start_button.isEnabled()
+    assert [batch_dialog.log.item(i).text().split()[0] for i in range(batch_dialog.log.count())] == ["ok"] * 4
+    assert "4 filled, 0 skipped, 0 failed" in batch_dialog.status.text()
+    assert batch_dialog.progress.value() == 1000 and batch_dialog.open_button.isVisible() and batch_dialog.start_button.isEnabled()
 
-    _run(qtbot, batch)  # again: every output exists, so every photo is skipped
-    assert "0 filled, 4 skipped, 0 failed" in batch.status.text()
+    _run(qtbot, batch_dialog)  # again: every output exists, so every photo is skipped
+    assert "0 filled, 4 skipped, 0 failed" in batch_dialog.status.text()
     assert sorted(p.name for p in out.iterdir()) == [f"p{i}.png" for i in range(4)]
 
 
-def test_batch_lists_a_bad_file_as_fail_and_goes_on(qtbot, batch, photo_dir, tmp_path):
+def test_batch_lists_a_bad_file_as_fail_and_goes_on(qtbot, batch_dialog, photo_dir, tmp_path):
     (photo_dir / "broken.png").write_bytes(b"not an image")
-    batch.input_edit.setText(str(photo_dir))
-    batch.output_edit.setText(str(tmp_path / "out"))
-    batch.mask_kind.setCurrentIndex(batch.mask_kind.findData("center"))
-    batch.method.setCurrentIndex(batch.method.findData("patch"))
-    _run(qtbot, batch)
-    lines = [batch.log.item(i).text() for i in range(batch.log.count())]
+    batch_dialog.input_edit.setText(str(photo_dir))
+    batch_dialog.output_edit.setText(str(tmp_path / "out"))
+    batch_dialog.mask_kind.setCurrentIndex(batch_dialog.mask_kind.findData("center"))
+    batch_dialog.method.setCurrentIndex(batch_dialog.method.findData("patch"))
+    _run(qtbot, batch_dialog)
+    lines = [batch_dialog.log.item(i).text() for i in range(batch_dialog.log.count())]
     assert [line for line in lines if line.startswith("FAIL")] == [next(line for line in lines if "broken.png" in line)]
     assert sum(line.startswith("ok") for line in lines) == 4
-    assert "4 filled, 0 skipped, 1 failed" in batch.status.text()
+    assert "4 filled, 0 skipped, 1 failed" in batch_dialog.status.text()
     assert len(list((tmp_path / "out").glob("p*.png"))) == 4
 
 
-def test_batch_refuses_an_output_inside_the_input(qtbot, batch, photo_dir):
+def test_batch_refuses_an_output_inside_the_input(qtbot, batch_dialog, photo_dir):
     before = _snapshot(photo_dir)
-    batch.input_edit.setText(str(photo_dir))
+    batch_dialog.input_edit.setText(str(photo_dir))
     for output in (photo_dir, photo_dir / "filled"):
-        batch.output_edit.setText(str(output))
-        assert not batch.start()
-        assert "Choose another results folder" in batch.status.text() and "inside it" in batch.status.text()
-        assert batch.task is None and batch.start_button.isEnabled()
+        batch_dialog.output_edit.setText(str(output))
+        assert not batch_dialog.start()
+        assert "Choose another results folder" in batch_dialog.status.text() and "inside it" in batch_dialog.status.text()
+        assert batch_dialog.task is None and batch_dialog.start_button.isEnabled()
     assert _snapshot(photo_dir) == before
 
 
-def test_batch_runs_off_the_gui_thread_and_cancels(qtbot, batch, photo_dir, tmp_path, monkeypatch):
+def test_batch_runs_off_the_gui_thread_and_cancels(qtbot, batch_dialog, photo_dir, tmp_path, monkeypatch):
     import contextfill.model.batch
     from contextfill import model
 
@@ -102,15 +85,15 @@ def test_batch_runs_off_the_gui_thread_and_cancels(qtbot, batch, photo_dir, tmp_
         raise AssertionError("cancel was never seen")
 
     monkeypatch.setattr(model.batch, "inpaint", slow)
-    batch.input_edit.setText(str(photo_dir))
-    batch.output_edit.setText(str(tmp_path / "out"))
-    with qtbot.waitSignal(batch.finished_batch, timeout=20_000):
-        assert batch.start()
+    batch_dialog.input_edit.setText(str(photo_dir))
+    batch_dialog.output_edit.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(batch_dialog.finished_batch, timeout=20_000):
+        assert batch_dialog.start()
         qtbot.waitUntil(lambda: bool(threads), timeout=10_000)
-        batch.cancel_button.click()
+        batch_dialog.cancel_button.click()
         release.set()
     assert threads == [threads[0]] and threads[0] is not threading.main_thread()
-    assert batch.status.text().startswith("Cancelled: 0 filled") and batch.errors == []
+    assert batch_dialog.status.text().startswith("Cancelled: 0 filled") and batch_dialog.errors == []
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
