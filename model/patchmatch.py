@@ -4,8 +4,8 @@ Every hole pixel ends up as a weighted average of real source patches copied fro
 survives where diffusion and L2-trained networks blur. Torch only (no compiled code), so the same code runs on
 CPU and CUDA; all randomness comes from one seeded torch.Generator, so a seed gives the same fill on one device.
 
-Cost is kept proportional to the hole: with the default "ring" sampling everything runs on a crop around the
-hole, and per pyramid level only the patches overlapping the hole (the targets) are searched and voted.
+Cost is kept proportional to the hole: with the default "ring" sampling each separate hole runs on its own crop,
+and per pyramid level only the patches overlapping the hole (the targets) are searched and voted.
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOption
 
     image: (C,H,W) float32 in [0,1]; hole: (H,W) bool on the same device. Returns (C,H,W) on the same device,
     bit-identical to the input outside the hole. `exclude` (H,W) bool: pixels never copied from (other holes that
-    are filled elsewhere). `init` (C,H,W), e.g. a context encoder's output, makes the EM
-    start from it at a middle pyramid level (the hybrid method). progress(fraction) is called between iterations;
+    are filled elsewhere). `init` (C,H,W), a context encoder's output (the hybrid method), is the coarsest
+    estimate and guides the patch search at every level. progress(fraction) is called between iterations;
     Cancelled is raised between iterations once cancel() returns True.
     """
     options = options or PatchFillOptions()

@@ -144,7 +144,7 @@ def _scaled(progress: Progress | None, start: float, end: float) -> Progress | N
     return (lambda f: progress(start + (end - start) * f)) if progress else None
 
 
-def _parts(hole: np.ndarray, method: str, options) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+def _parts(hole: np.ndarray, options) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Crops (y0, y1, x0, x1) to fill one by one, each with the hole pixels it is responsible for.
 
     A fill reads only near its hole (the context encoder's windows, the patch fill's ring), so separate holes are
@@ -213,7 +213,7 @@ def inpaint(
     options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)
     out = np.array(working)  # the result: a copy, written only inside the hole
     rgb_u8 = out if working.mode == "RGB" else np.asarray(working.convert("RGB"))
-    parts = _parts(hole, method, options)
+    parts = _parts(hole, options)
     total, done = sum(int(cells.sum()) for _, cells in parts), 0
     for (y0, y1, x0, x1), cells in parts:
         if cancel and cancel():

@@ -25,10 +25,6 @@ class Region:
     def side(self) -> int:
         return max(self.bottom - self.top, self.right - self.left)
 
-    @property
-    def box(self) -> tuple[slice, slice]:
-        return slice(self.top, self.bottom), slice(self.left, self.right)
-
 
 def _label_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of a small bool grid by iterative min-label propagation (vectorised)."""
@@ -50,31 +46,18 @@ def _label_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
     return remap[labels], len(uniq)
 
 
-def _grow(grid: np.ndarray, cells: int) -> np.ndarray:
-    """Square dilation of a small bool grid by `cells`."""
-    for _ in range(cells):
-        padded = np.pad(grid, 1)
-        grid = np.max([padded[1 + dy : 1 + dy + grid.shape[0], 1 + dx : 1 + dx + grid.shape[1]]
-                       for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
-    return grid
-
-
-def split_regions(mask: np.ndarray, max_grid: int = 128, gap: int = 0) -> list[Region]:
-    """Regions of the hole mask; holes closer than about a block, or than `gap` pixels, share one region (one
-    window then sees both, and crops grown by gap / 2 never overlap another region's)."""
+def split_regions(mask: np.ndarray, max_grid: int = 128) -> list[Region]:
+    """Regions of the hole mask; holes closer than about a block share one region (one window then sees both)."""
     h, w = mask.shape
     block = max(1, math.ceil(max(h, w) / max_grid))
     gh, gw = math.ceil(h / block), math.ceil(w / block)
     padded = np.zeros((gh * block, gw * block), bool)
     padded[:h, :w] = mask
     grid = padded.reshape(gh, block, gw, block).any(axis=(1, 3))
-    labels, count = _label_grid(_grow(grid, math.ceil(gap / block)))
-    labels = np.where(grid, labels, 0)
+    labels, count = _label_grid(grid)
     regions = []
     for k in range(1, count + 1):
         rows, cols = np.nonzero((labels == k).any(axis=1))[0], np.nonzero((labels == k).any(axis=0))[0]
-        if not len(rows):
-            continue
         gy0, gy1, gx0, gx1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         local = np.repeat(np.repeat(labels[gy0:gy1, gx0:gx1] == k, block, 0), block, 1)
         y0, x0 = gy0 * block, gx0 * block
