@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from .errors import InpaintError
 from .imageio import load_image
@@ -65,6 +64,8 @@ class CropSampler:
         self.photos, self.size, self.max_zoom_out, self.min_std = usable, size, max_zoom_out, min_std
 
     def crop(self, rng: np.random.Generator) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as TF  # here, not at import: torchvision costs 180 MB
+
         best = None
         for _ in range(4):
             photo = self.photos[int(rng.integers(len(self.photos)))]

@@ -40,7 +40,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             info = dict(im.info)
-            out = ImageOps.exif_transpose(im)
+            out = ImageOps.exif_transpose(im, in_place=True) or im  # no second full-size copy
     except FileNotFoundError:
         raise InpaintError(f"{path}: file not found") from None
     except Exception as exc:  # a damaged file can make a decoder raise almost anything
@@ -124,7 +124,7 @@ def load_mask(path_or_image, size: tuple[int, int]) -> np.ndarray:
         alpha = np.asarray(im)[..., 3]
         grey = np.asarray(im.convert("L"))
         return (grey > 127) & (alpha > 127)
-    return np.asarray(im.convert("L")) > 127
+    return np.asarray(im if im.mode == "L" else im.convert("L")) > 127
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object], *, replace: bool = True) -> Path:

@@ -211,14 +211,16 @@ def inpaint(
     from .patchmatch import PatchFillOptions
 
     options = replace(patch_options, seed=seed) if patch_options else PatchFillOptions(seed=seed)
-    out = np.array(working)  # the result: a copy, written only inside the hole
-    rgb_u8 = out if working.mode == "RGB" else np.asarray(working.convert("RGB"))
+    result = working.copy()  # written only inside the hole, one crop at a time: no full-size array
     parts = _parts(hole, options)
     total, done = sum(int(cells.sum()) for _, cells in parts), 0
     for (y0, y1, x0, x1), cells in parts:
         if cancel and cancel():
             raise Cancelled()
-        rgb = torch.from_numpy(rgb_u8[y0:y1, x0:x1].copy()).permute(2, 0, 1).float().div(255).to(dev)
+        source = working.crop((x0, y0, x1, y1))
+        target = np.array(source)
+        rgb_u8 = target if source.mode == "RGB" else np.asarray(source.convert("RGB"))
+        rgb = torch.from_numpy(rgb_u8.copy()).permute(2, 0, 1).float().div(255).to(dev)
         hole_t = torch.from_numpy(cells.copy()).to(dev)
         others = torch.from_numpy(hole[y0:y1, x0:x1] & ~cells).to(dev)  # holes of other parts: never sources
         share = int(cells.sum())
@@ -227,13 +229,12 @@ def inpaint(
         crop = (filled.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
         if working.mode == "L":
             crop = np.asarray(Image.fromarray(crop, "RGB").convert("L"))
-        target = out[y0:y1, x0:x1]
         if working.mode == "RGBA":
             target[..., :3][cells] = crop[cells]  # alpha kept as it was
         else:
             target[cells] = crop[cells]
+        result.paste(Image.fromarray(target, working.mode), (x0, y0))
         done += share
-    result = Image.fromarray(out, working.mode)
     result.info.update({k: v for k, v in image.info.items() if k in ("icc_profile", "exif", "dpi")})
     if progress:
         progress(1.0)

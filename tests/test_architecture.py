@@ -49,3 +49,15 @@ def test_one_import_root_contextfill():
     files = [p for folder in ("app", "model", "tests", "bench", "packaging") for p in (ROOT / folder).rglob("*.py")]
     bare = {str(p.relative_to(ROOT)) for p in files if imported_roots(p) & {"app", "model"}}
     assert bare == set()
+
+
+def test_filling_never_loads_torchvision():
+    """torchvision adds about 180 MB to every process that imports it; only training crops and the alexnet
+    architecture need it, so the batch and fill paths (and the app's engine) must stay under 1 GB without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from contextfill.model import cli, batch, pipeline, patchmatch, evaluate; cli.build_parser(); "
+            "print('torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
