@@ -65,7 +65,7 @@ def main() -> int:
         report["dust"] = [dust(args, name) for name in fillers if name not in ("ns", "hybrid")]
         print(format_dust(report["dust"]))
     photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: 5 if args.quick else None]
-    for protocol in ("center", "blobs"):
+    for protocol in ("center", "blobs", "large"):
         rows, examples = quality(photos, protocol, fillers)
         report["quality"][protocol] = rows
         print(format_quality(protocol, rows, len(photos)))

@@ -99,7 +99,7 @@ def _add_eval(sub) -> None:
 
     p = sub.add_parser("eval", help="the paper's table (L1 %%, L2 %%, PSNR on the hole) on your own photos")
     p.add_argument("folder", help="folder of photos (searched recursively)")
-    p.add_argument("--mask", choices=list(PROTOCOLS), default="center", help="center: 128px, central 64x64; blobs: 512px, irregular holes")
+    p.add_argument("--mask", choices=list(PROTOCOLS), default="center", help="center: 128px, central 64x64; blobs: 512px, irregular holes; large: 1024px, holes 300-450px across")
     p.add_argument("--methods", nargs="+", default=list(METHODS + PEER_METHODS), help="any of " + ", ".join(METHODS + PEER_METHODS))
     p.add_argument("--model", help="model file (default: the bundled model)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")

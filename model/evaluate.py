@@ -1,7 +1,8 @@
 """The paper's evaluation: mean L1 %, mean L2 %, PSNR on the hole, plus how much texture survives.
 
-Two protocols, seeded so every method sees the same holes: `center` (short side resized to 128, centre crop,
-central 64x64 hole: the paper's) and `blobs` (512x512, object-sized irregular holes).
+Three protocols, seeded so every method sees the same holes: `center` (short side resized to 128, centre crop,
+central 64x64 hole: the paper's), `blobs` (512x512, object-sized irregular holes of 4-10%) and `large`
+(1024x1024, holes of 8-15%, 300-450 px across: far larger than the network's 128 px input).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .imageio import atomic_write, load_image
 from .masks import blob_mask, center_mask
 from .pipeline import METHODS, inpaint
 
-PROTOCOLS = {"center": 128, "blobs": 512}
+PROTOCOLS = {"center": 128, "blobs": 512, "large": 1024}
+_HOLE_FRACTIONS = {"blobs": (0.04, 0.10), "large": (0.08, 0.15)}
 PEER_METHODS = ("telea", "ns", "pypatchmatch")  # benchmark peers (extra "bench"); the app never imports them
 
 
@@ -54,7 +56,7 @@ def protocol_sample(image: Image.Image, protocol: str, index: int, seed: int = 0
     if protocol == "center":
         return square, center_mask(size, size)
     rng = np.random.default_rng([seed, index])
-    return square, blob_mask(size, size, rng, rng.uniform(0.04, 0.10))
+    return square, blob_mask(size, size, rng, rng.uniform(*_HOLE_FRACTIONS[protocol]))
 
 
 def _peer_fill(image: Image.Image, hole: np.ndarray, method: str) -> Image.Image:

@@ -90,3 +90,14 @@ def test_eval_prints_the_papers_table(photo_dir, tiny_model_path, tmp_path):
     assert '"psnr"' in (tmp_path / "t.json").read_text()
     res = cli("eval", str(photo_dir), "--methods", "oracle")
     assert res.returncode == 2 and "unknown method" in res.stderr
+
+
+@pytest.mark.parametrize(("protocol", "side", "low", "high"), [("blobs", 512, 0.02, 0.12), ("large", 1024, 0.05, 0.17)])
+def test_protocols_give_seeded_holes_of_their_size(protocol, side, low, high):
+    from contextfill.model.evaluate import protocol_sample
+
+    photo = Image.new("RGB", (1500, 1000), "gray")
+    square, hole = protocol_sample(photo, protocol, index=3)
+    again = protocol_sample(photo, protocol, index=3)[1]
+    assert square.size == (side, side) and hole.shape == (side, side)
+    assert low < hole.mean() < high and np.array_equal(hole, again)
