@@ -20,11 +20,11 @@ from .data import find_photos
 from .errors import InpaintError
 from .imageio import atomic_write, load_image
 from .masks import blob_mask, center_mask
+from .peers import PEER_METHODS, peer_fill
 from .pipeline import METHODS, inpaint
 
 PROTOCOLS = {"center": 128, "blobs": 512, "large": 1024}
 _HOLE_FRACTIONS = {"blobs": (0.04, 0.10), "large": (0.08, 0.15)}
-PEER_METHODS = ("telea", "ns", "pypatchmatch")  # benchmark peers (extra "bench"); the app never imports them
 
 
 def hole_metrics(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
@@ -59,20 +59,9 @@ def protocol_sample(image: Image.Image, protocol: str, index: int, seed: int = 0
     return square, blob_mask(size, size, rng, rng.uniform(*_HOLE_FRACTIONS[protocol]))
 
 
-def _peer_fill(image: Image.Image, hole: np.ndarray, method: str) -> Image.Image:
-    rgb, mask = np.asarray(image.convert("RGB")), hole.astype(np.uint8) * 255
-    if method == "pypatchmatch":
-        from patchmatch import patch_match  # InvokeAI's C++ PatchMatch fill, radius 3 as in its examples
-
-        return Image.fromarray(patch_match.inpaint(rgb, mask, patch_size=3))
-    import cv2
-
-    return Image.fromarray(cv2.inpaint(rgb, mask, 5, cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS))
-
-
 def fill_with(method: str, image: Image.Image, hole: np.ndarray, model=None, device: str = "auto", seed: int = 0) -> Image.Image:
     if method in PEER_METHODS:
-        return _peer_fill(image, hole, method)
+        return peer_fill(image, hole, method)
     return inpaint(image, hole, method=method, model=model, device=device, seed=seed).image
 
 
