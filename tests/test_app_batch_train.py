@@ -161,7 +161,7 @@ def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
     assert "modest gain" in setup.estimate.text()
     args = setup.train_args("cpu")
     assert args[args.index("--minutes") + 1] == "10" and args[args.index("--steps") + 1] == "375"
-    assert "--init" in args and "--resume" not in args and "--freeze-norm" in args  # the measured recipe
+    assert "--init" in args and "--resume" not in args and "--freeze-norm" in args and "--adv-weight" in args  # the measured recipe
     setup.duration.setCurrentIndex(3)
     assert "16,875–33,750 steps" in setup.estimate.text() and "learn them by heart" in setup.estimate.text()
     assert setup.train_args("cpu")[args.index("--minutes") + 1] == "600"
