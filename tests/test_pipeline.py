@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from contextfill.model.errors import Cancelled, InpaintError
-from contextfill.model.pipeline import inpaint
+from contextfill.model.patchmatch import PatchFillOptions
+from contextfill.model.pipeline import _parts, inpaint
 
 
 def box_mask(h, w, top, left, bh, bw):
@@ -142,3 +143,18 @@ def test_only_the_oversized_region_takes_the_whole_image_pass(photo, tiny_model_
     alone = np.asarray(inpaint(photo, spot, model=tiny_model_path, device="cpu", blend=False).image)
     both = np.asarray(inpaint(photo, spot | huge, model=tiny_model_path, device="cpu", blend=False).image)
     assert np.array_equal(both[spot], alone[spot])
+
+
+@pytest.mark.parametrize("method", ["context-encoder", "patch", "hybrid"])
+def test_separate_holes_filled_crop_by_crop_leave_the_input_untouched(tiny_model_path, method):
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((600, 800, 3)) * 60 + np.linspace(40, 180, 800)[None, :, None]).astype(np.uint8)
+    photo = Image.fromarray(pixels)
+    mask = box_mask(600, 800, 20, 20, 8, 8) | box_mask(600, 800, 550, 750, 10, 6)  # far apart: two crops
+    assert len(_parts(mask, PatchFillOptions())) == 2
+    out = inpaint(photo, mask, method=method, model=tiny_model_path, device="cpu").image
+    assert np.array_equal(np.asarray(photo), pixels)  # the caller's image is never written
+    after = np.asarray(out)
+    assert np.array_equal(after[~mask], pixels[~mask])
+    for hole in (box_mask(600, 800, 20, 20, 8, 8), box_mask(600, 800, 550, 750, 10, 6)):
+        assert (after[hole] != pixels[hole]).any(axis=-1).mean() > 0.5
