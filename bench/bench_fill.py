@@ -72,8 +72,9 @@ def main() -> int:
         rows, examples = quality(photos, protocol, fillers)
         report["quality"][protocol] = rows
         print(format_quality(protocol, rows, len(photos)))
-        if protocol == "blobs":
-            report["sheets"] += save_sheets(examples, list(fillers), args.out / "contact_photos")
+        if protocol != "center":
+            name = "contact_photos" if protocol == "blobs" else f"contact_{protocol}"
+            report["sheets"] += save_sheets(examples, list(fillers), args.out / name)
     textures = texture_examples(args.textures, fillers)
     report["sheets"] += save_sheets(textures, list(fillers), args.out / "contact_textures")
     (args.out / "bench_fill.json").write_text(json.dumps(report, indent=2))
