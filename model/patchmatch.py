@@ -140,7 +140,7 @@ def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOption
     image: (C,H,W) float32 in [0,1]; hole: (H,W) bool on the same device. Returns (C,H,W) on the same device,
     bit-identical to the input outside the hole. `exclude` (H,W) bool: pixels never copied from (other holes that
     are filled elsewhere). `init` (C,H,W), a context encoder's output (the hybrid method), is the coarsest
-    estimate and guides the patch search at every level. progress(fraction) is called between iterations;
+    estimate and guides the first search of every level. progress(fraction) is called between iterations;
     Cancelled is raised between iterations once cancel() returns True.
     """
     options = options or PatchFillOptions()
@@ -264,7 +264,8 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
     """Coarse-to-fine EM on the crop; returns the crop with the hole filled.
 
     Every level votes with a robust mean of all overlapping patches (no pasted blocks, no stair-steps); with
-    `init` (the hybrid) the network's prediction is the coarsest estimate and a term of the patch distance.
+    `init` (the hybrid) the network's prediction is the coarsest estimate and a term of the patch distance in
+    each level's first iteration.
     """
     schedule = _SCHEDULES[options.quality]
     generator = torch.Generator(device=image.device)
@@ -297,6 +298,9 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
             if cancel is not None and cancel():
                 raise Cancelled()
             nnf, dist = search.run(nnf, schedule.pm_passes)
+            # The network places things once per level; the level's later iterations match texture alone, so
+            # the matches grow coherent (no shredded fragments) and a wrong guess of the network fades.
+            search.guidance = 0.0
             level.image = _vote(level, nnf, dist, modes=0 if 0 < index == start else _MODE_STEPS,
                                 percentile=_FINE_PERCENTILE if index == 0 else _SIMILARITY_PERCENTILE)
             meter.advance(len(level.targets))
