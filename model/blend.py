@@ -9,7 +9,6 @@ edge and texture of the fill. Across the hole's edge the guidance is the fill's 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,9 +27,7 @@ def poisson_blend(image: torch.Tensor, fill: torch.Tensor, hole: torch.Tensor) -
     for region in split_regions(hole.cpu().numpy()):
         y0, x0 = max(0, region.top - 2), max(0, region.left - 2)
         y1, x1 = min(h, region.bottom + 2), min(w, region.right + 2)
-        cells = np.zeros((y1 - y0, x1 - x0), bool)
-        cells[region.top - y0 : region.bottom - y0, region.left - x0 : region.right - x0] = region.cells
-        mask = torch.from_numpy(cells).to(hole.device)
+        mask = torch.from_numpy(region.mask_in(y0, y1, x0, x1)).to(hole.device)
         crop = (slice(None), slice(y0, y1), slice(x0, x1))
         solved = _solve(image[crop].float(), fill[crop].float(), mask)
         out[crop] = torch.where(mask, solved.clamp(0, 1).to(out.dtype), out[crop])

@@ -160,9 +160,7 @@ def _parts(hole: np.ndarray, options) -> list[tuple[tuple[int, int, int, int], n
         margin = max(region.side, options.ring_width + options.patch_size) + MIN_WINDOW
         y0, y1 = max(0, region.top - margin), min(h, region.bottom + margin)
         x0, x1 = max(0, region.left - margin), min(w, region.right + margin)
-        cells = np.zeros((y1 - y0, x1 - x0), bool)
-        cells[region.top - y0 : region.bottom - y0, region.left - x0 : region.right - x0] = region.cells
-        parts.append(((y0, y1, x0, x1), cells))
+        parts.append(((y0, y1, x0, x1), region.mask_in(y0, y1, x0, x1)))
         largest = max(largest, (y1 - y0) * (x1 - x0))
     return parts if largest < h * w / 2 else whole  # one at a time: memory follows the largest crop
 
@@ -219,9 +217,9 @@ def inpaint(
             raise Cancelled()
         source = working.crop((x0, y0, x1, y1))
         target = np.array(source)
-        rgb_u8 = target if source.mode == "RGB" else np.asarray(source.convert("RGB"))
-        rgb = torch.from_numpy(rgb_u8.copy()).permute(2, 0, 1).float().div(255).to(dev)
-        hole_t = torch.from_numpy(cells.copy()).to(dev)
+        rgb_u8 = target if source.mode == "RGB" else np.array(source.convert("RGB"))
+        rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1).float().div(255).to(dev)  # .float() copies
+        hole_t = torch.from_numpy(cells).to(dev)
         others = torch.from_numpy(hole[y0:y1, x0:x1] & ~cells).to(dev)  # holes of other parts: never sources
         share = int(cells.sum())
         part_progress = _scaled(progress, done / total, (done + share) / total)

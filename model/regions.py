@@ -25,6 +25,12 @@ class Region:
     def side(self) -> int:
         return max(self.bottom - self.top, self.right - self.left)
 
+    def mask_in(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """This region's hole pixels as a bool mask of the box (y0, y1, x0, x1), which must contain the region."""
+        mask = np.zeros((y1 - y0, x1 - x0), bool)
+        mask[self.top - y0 : self.bottom - y0, self.left - x0 : self.right - x0] = self.cells
+        return mask
+
 
 def _label_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of a small bool grid by iterative min-label propagation (vectorised)."""
