@@ -29,7 +29,7 @@ from .errors import InpaintError
 from .imageio import atomic_write
 from .losses import (
     adversarial_losses, feature_matching, generator_adversarial, local_adversarial_losses, local_generator_adversarial,
-    reconstruction_loss,
+    reconstruction_loss, texture_strength_loss,
 )
 from .masks import make_batch
 from .networks import (
@@ -55,6 +55,7 @@ class TrainConfig:
     adv_weight: float = 0.001
     local_adv_weight: float = 0.0
     fm_weight: float = 0.0
+    texture_weight: float = 0.0
     adv_warmup: int = 0
     freeze_norm: bool = False
     device: str = "auto"
@@ -335,7 +336,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
             "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
             "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
-            "fm_weight": cfg.fm_weight, "lr": cfg.lr, "history": history, **init_record,
+            "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "lr": cfg.lr, "history": history, **init_record,
         }
 
     stop = {"flag": False}
@@ -379,9 +380,10 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
                 (fake_map, fake_feats), (_, real_feats) = DL_train(composite), DL_train(target)
                 loss_local = local_generator_adversarial(fake_map, masks)
                 loss_fm = feature_matching(fake_feats, real_feats)
+            loss_tex = texture_strength_loss(pred, target, masks) if cfg.texture_weight > 0 else torch.zeros((), device=device)
             k = adv_scale(step)
             loss = (
-                (1 - cfg.adv_weight) * loss_rec + k * cfg.adv_weight * loss_adv
+                (1 - cfg.adv_weight) * loss_rec + cfg.texture_weight * loss_tex + k * cfg.adv_weight * loss_adv
                 + k * cfg.local_adv_weight * loss_local + k * cfg.fm_weight * loss_fm
             )
             opt_g.zero_grad(set_to_none=True)
@@ -397,6 +399,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
                 report(
                     "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5),
                     loss_adv=round((loss_adv + loss_local).item(), 4), loss_fm=round(loss_fm.item(), 4),
+                    loss_tex=round(loss_tex.item(), 4),
                     loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 10),
                     eta_s=round((cfg.steps - step) * cfg.batch_size * world / rate, 1),
                 )

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from contextfill.model.losses import loss_weights, reconstruction_loss
+from contextfill.model.losses import loss_weights, reconstruction_loss, texture_strength_loss
 from contextfill.model.masks import STRATEGIES, blob_mask, center_mask, make_batch, make_mask, random_block_mask, random_region_mask
 
 
@@ -57,3 +57,18 @@ def test_reconstruction_loss_ignores_far_context_and_is_normalised():
     far_off[..., :2, :2] = 5.0
     assert reconstruction_loss(far_off, target, mask) == 0
     assert torch.isclose(reconstruction_loss(target + 1, target, mask), torch.tensor(1.0))
+
+
+def test_texture_strength_loss_asks_for_strength_not_placement():
+    """Texture as strong as the truth's but shifted costs (almost) nothing; the blur (flat mean) costs most."""
+    torch.manual_seed(0)
+    truth = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    shifted = torch.roll(truth, shifts=(3, 5), dims=(2, 3))
+    flat = torch.full_like(truth, float(truth.mean()))
+    assert texture_strength_loss(truth, truth, mask) == 0
+    assert texture_strength_loss(shifted, truth, mask) < 0.1 * texture_strength_loss(flat, truth, mask)
+    # context a block away from the hole does not count
+    far = torch.nn.functional.max_pool2d(mask, 17, 1, 8) == 0
+    assert texture_strength_loss(torch.where(far, flat, truth), truth, mask) == 0
