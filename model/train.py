@@ -57,6 +57,7 @@ class TrainConfig:
     fm_weight: float = 0.0
     texture_weight: float = 0.0
     adv_warmup: int = 0
+    warmup: int = 0
     freeze_norm: bool = False
     device: str = "auto"
     val_fraction: float = 0.1
@@ -266,7 +267,8 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
 
     def lr_at(step: int) -> float:
-        return _cosine(step, *lr_anchor, cfg.steps, cfg.lr)
+        ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
+        return ramp * _cosine(step, *lr_anchor, cfg.steps, cfg.lr)
 
     report(
         "start", step=start_step, steps=cfg.steps, minutes=cfg.minutes, device=describe(device), world_size=world,

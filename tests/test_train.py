@@ -218,3 +218,15 @@ def test_fine_tune_scores_the_starting_and_the_new_model(photo_dir, tmp_path, ti
 def test_training_from_scratch_has_no_score(photo_dir, tmp_path):
     train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=2, json=True))
     assert "score" not in {e["event"] for e in events(tmp_path / "run")} and not (tmp_path / "run" / "score.png").exists()
+
+
+def test_warmup_ramps_the_learning_rate_up_then_decays(photo_dir, tmp_path):
+    """A fine-tune starts Adam without moments; the ramp keeps its first, poorly scaled steps small."""
+    train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=12, warmup=4, lr=1e-3,
+                      val_fraction=0.0, json=True))
+    log = events(tmp_path / "run")
+    start = next(e for e in log if e["event"] == "start")
+    lrs = [start["lr"]] + [e["lr"] for e in log if e["event"] == "step"]
+    assert abs(lrs[0] - 1e-3 / 4) < 1e-12
+    assert lrs[0] < lrs[1] < lrs[2] < lrs[3]  # steps 0-3 ramp up
+    assert all(a > b for a, b in zip(lrs[3:], lrs[4:]))  # then the cosine decay as before
