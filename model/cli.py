@@ -30,6 +30,7 @@ def _add_train(sub) -> None:
     p.add_argument("--fm-weight", type=float, default=0.0, help="feature matching on the local critic's features")
     p.add_argument("--texture-weight", type=float, default=0.0, help="match the truth's local gradient strength in the hole (sharper fills)")
     p.add_argument("--warmup", type=int, default=0, help="steps over which the learning rate ramps up from 0 (fine-tuning: Adam starts without moments)")
+    p.add_argument("--ema", type=float, default=0.0, help="keep a moving average of the weights with this decay (e.g. 0.999) and ship it")
     p.add_argument("--adv-warmup", type=int, default=0, help="steps over which the critics' weights ramp up from 0")
     p.add_argument("--freeze-norm", action="store_true", help="keep BatchNorm statistics (fine-tuning on few photos)")
     p.add_argument("--upconv", choices=("upsample", "transposed"), default="upsample")

@@ -7,6 +7,7 @@ stopped without storing generator states.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -58,6 +59,7 @@ class TrainConfig:
     texture_weight: float = 0.0
     adv_warmup: int = 0
     warmup: int = 0
+    ema: float = 0.0
     freeze_norm: bool = False
     device: str = "auto"
     val_fraction: float = 0.1
@@ -163,6 +165,16 @@ def _predict(G: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, gcfg
     return pred
 
 
+@torch.no_grad()
+def _ema_update(average: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * G, weights and BatchNorm statistics alike."""
+    for a, g in zip(average.state_dict().values(), G.state_dict().values()):
+        if a.is_floating_point():
+            a.lerp_(g, 1 - decay)
+        else:
+            a.copy_(g)
+
+
 def _generator_from(state: dict) -> tuple[torch.nn.Module, GeneratorConfig]:
     """The generator stored in a loaded model file or training checkpoint, in float32 on the CPU."""
     gcfg = GeneratorConfig.from_dict(state.get("gen_config") or state["config"])
@@ -245,6 +257,12 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         if int(state.get("steps", state["config"]["steps"])) != cfg.steps:
             lr_anchor = (start_step, _cosine(start_step, *lr_anchor, int(state.get("steps", state["config"]["steps"])), cfg.lr))
             report("warning", message=f"--steps {cfg.steps}: the learning rate decays from {lr_anchor[1]:.2e} at step {start_step}")
+    # The weights of one step swing the held-out score by up to 1 dB at these learning rates; their moving
+    # average does not, so with --ema it is what validates, is kept as best and is exported.
+    average = copy.deepcopy(G).eval() if cfg.ema > 0 else None
+    if average is not None and state is not None and "ema" in state:
+        average.load_state_dict(state["ema"])
+    shipped = average if average is not None else G
     G_train, D_train, DL_train = G, D, DL
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -289,6 +307,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
                 "local_discriminator": DL.state_dict(), "opt_dl": opt_dl.state_dict(),
                 "config": asdict(cfg), "gen_config": gcfg.to_dict(), "history": history,
                 "best_psnr": best_psnr, "lr_anchor": list(lr_anchor),
+                **({"ema": average.state_dict()} if average is not None else {}),
             },
             resume_path,
         )
@@ -298,7 +317,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         nonlocal best_psnr
         if val_images is None:
             return
-        pred = _predict(G, val_images, val_masks, gcfg, device)
+        pred = _predict(shipped, val_images, val_masks, gcfg, device)
         _train_mode(G, cfg.freeze_norm)
         psnr = _psnr_on_hole(pred, val_images, val_masks)
         preview = out / f"preview-{step:06d}.png"
@@ -307,7 +326,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         report("val", step=step, val_psnr=round(psnr, 3), preview=str(preview))
         if psnr > best_psnr:
             best_psnr = psnr
-            best = ckpt.export_inference(G, gcfg, {"steps": step, "val_psnr": round(psnr, 3), **record()}, out / "best.pt")
+            best = ckpt.export_inference(shipped, gcfg, {"steps": step, "val_psnr": round(psnr, 3), **record()}, out / "best.pt")
             report("best", step=step, val_psnr=round(psnr, 3), model=str(best))
 
     def score() -> None:
@@ -323,7 +342,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             report("warning", message=f"the starting model works at {start_cfg.image_size} px, this one at {gcfg.image_size}: not scored")
             return
         before = _predict(start_G.to(device), val_images, val_masks, start_cfg, device)
-        after = _predict(G, val_images, val_masks, gcfg, device)
+        after = _predict(shipped, val_images, val_masks, gcfg, device)
         psnr_before, psnr_after = _psnr_on_hole(before, val_images, val_masks), _psnr_on_hole(after, val_images, val_masks)
         preview = out / "score.png"
         _save_preview(preview, val_images, val_masks, [before, after], gcfg.fill)
@@ -338,7 +357,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
             "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
             "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
-            "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "lr": cfg.lr, "history": history, **init_record,
+            "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "ema": cfg.ema, "lr": cfg.lr, "history": history, **init_record,
         }
 
     stop = {"flag": False}
@@ -391,6 +410,8 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
+            if average is not None:
+                _ema_update(average, G, cfg.ema)
             step += 1
 
             now = time.time()
@@ -427,7 +448,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     model_path = None
     if rank == 0:
         score()
-        model_path = ckpt.export_inference(G, gcfg, {"steps": step, **record()}, out / "model.pt")
+        model_path = ckpt.export_inference(shipped, gcfg, {"steps": step, **record()}, out / "model.pt")
         report("done", step=step, model=str(model_path))
     if world > 1:
         dist.barrier()

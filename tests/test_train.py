@@ -230,3 +230,20 @@ def test_warmup_ramps_the_learning_rate_up_then_decays(photo_dir, tmp_path):
     assert abs(lrs[0] - 1e-3 / 4) < 1e-12
     assert lrs[0] < lrs[1] < lrs[2] < lrs[3]  # steps 0-3 ramp up
     assert all(a > b for a, b in zip(lrs[3:], lrs[4:]))  # then the cosine decay as before
+
+
+def test_ema_ships_the_moving_average_and_resumes_with_it(photo_dir, tmp_path):
+    base = dict(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, val_fraction=0.0, ema=0.5, lr=1e-2)
+    calls = []
+    train(TrainConfig(steps=6, **base), stop_requested=lambda: calls.append(1) or len(calls) >= 3)
+    stopped = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert stopped["step"] == 3 and stopped["config"]["ema"] == 0.5
+    key = next(k for k, v in stopped["generator"].items() if v.is_floating_point() and v.dim() == 4)
+    assert not torch.equal(stopped["ema"][key], stopped["generator"][key])  # the average lags the weights
+
+    train(TrainConfig(steps=6, resume=True, **base))
+    final = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    shipped = load_checkpoint(tmp_path / "run" / "model.pt")["generator"]
+    assert final["step"] == 6
+    assert torch.equal(shipped[key], final["ema"][key].half())  # the model file is the average, not the last step
+    assert not torch.equal(shipped[key], final["generator"][key].half())
