@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from contextfill.app.mask_ops import bbox
 from contextfill.app.qtimage import argb_view
 
+TILE = 256  # an edit remembers the mask as it was in tiles of this side, the first time it touches each
 SAMPLING_COLOR = "#34c759"  # green, so the sampling area never looks like the (red-ish) hole
 
 
@@ -33,6 +34,7 @@ class MaskLayer(QObject):
         # into it; a copy of it that is painted on detaches into memory of its own, as any shared QImage does.
         self._pixels = np.zeros((h, 4 * w), np.uint8)
         self.image = QImage(self._pixels, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
+        self._journal: dict[tuple[int, int], np.ndarray] | None = None  # (tile row, col) -> mask before the edit
 
     @property
     def color(self) -> QColor:
@@ -44,6 +46,46 @@ class MaskLayer(QObject):
         alpha = self.image.convertToFormat(QImage.Format.Format_Alpha8)
         h, w = alpha.height(), alpha.width()
         return np.frombuffer(alpha.constBits(), np.uint8).reshape(h, alpha.bytesPerLine())[:, :w] > 0
+
+    def region(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """A bool copy of the mask inside box (x0, y0, x1, y1): costs what the box holds, not the whole image."""
+        x0, y0, x1, y1 = box
+        return argb_view(self.image)[y0:y1, x0:x1, 3] > 0
+
+    def begin_edit(self) -> None:
+        """Start remembering, tile by tile as they are first painted, what an edit changes (for its undo step)."""
+        self._journal = {}
+
+    def end_edit(self) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+        """(box, before, after) of what changed since begin_edit(), or None when no pixel did. A stroke on a
+        50 MP photo then reads the tiles it touched, not the whole mask, before and after."""
+        journal, self._journal = self._journal, None
+        if not journal:
+            return None
+        rows, cols = [r for r, _ in journal], [c for _, c in journal]
+        h, w = self.image.height(), self.image.width()
+        box = (min(cols) * TILE, min(rows) * TILE, min(w, (max(cols) + 1) * TILE), min(h, (max(rows) + 1) * TILE))
+        after = self.region(box)
+        before = after.copy()  # tiles the edit never touched are as they were
+        for (r, c), tile in journal.items():
+            y, x = r * TILE - box[1], c * TILE - box[0]
+            before[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+        changed = changed_box(before, after)
+        if changed is None:
+            return None
+        x0, y0, x1, y1 = changed
+        return (box[0] + x0, box[1] + y0, box[0] + x1, box[1] + y1), before[y0:y1, x0:x1], after[y0:y1, x0:x1]
+
+    def _remember(self, rect: QRect) -> None:
+        """Before painting over rect during an edit: keep the tiles under it that are not yet kept."""
+        rect = rect.intersected(self.image.rect())
+        if self._journal is None or rect.isEmpty():
+            return
+        h, w = self.image.height(), self.image.width()
+        for r in range(rect.top() // TILE, rect.bottom() // TILE + 1):
+            for c in range(rect.left() // TILE, rect.right() // TILE + 1):
+                if (r, c) not in self._journal:
+                    self._journal[(r, c)] = self.region((c * TILE, r * TILE, min(w, (c + 1) * TILE), min(h, (r + 1) * TILE)))
 
     def set_array(self, mask: np.ndarray) -> None:
         self.set_region((0, 0, self.image.width(), self.image.height()), mask)
@@ -76,6 +118,9 @@ class MaskLayer(QObject):
 
     def paint_line(self, p0: QPointF, p1: QPointF, diameter: float, erase: bool = False) -> None:
         """Paint (or erase) a round-capped segment; p0 == p1 paints a dot."""
+        pad = diameter / 2 + 2
+        dirty = QRectF(p0, p1).normalized().adjusted(-pad, -pad, pad, pad).toAlignedRect().intersected(self.image.rect())
+        self._remember(dirty)
         painter = self._painter(erase)
         pen = QPen(self._color, max(1.0, diameter), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                    Qt.PenJoinStyle.RoundJoin)
@@ -88,14 +133,13 @@ class MaskLayer(QObject):
         else:
             painter.drawLine(p0, p1)
         painter.end()
-        pad = diameter / 2 + 2
-        dirty = QRectF(p0, p1).normalized().adjusted(-pad, -pad, pad, pad).toAlignedRect()
-        self.changed.emit(dirty.intersected(self.image.rect()))
+        self.changed.emit(dirty)
 
     def paint_rect(self, rect: QRect, erase: bool = False) -> None:
         rect = rect.normalized().intersected(self.image.rect())
         if rect.isEmpty():
             return
+        self._remember(rect)
         painter = self._painter(erase)
         painter.fillRect(rect, self._color)
         painter.end()

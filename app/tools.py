@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QUndoStack
 
@@ -20,25 +19,27 @@ class Tool(Enum):
 
 
 class Gesture:
-    """Snapshot the mask on press, edit it while dragging, record the whole change on release."""
+    """Start an edit on press (the layer keeps each tile as it was when first painted), edit while dragging,
+    record the whole change as one undo step on release."""
 
     name = "Edit mask"
 
     def __init__(self, layer: MaskLayer, stack: QUndoStack) -> None:
         self.layer = layer
         self.stack = stack
-        self._before: np.ndarray | None = None
+        self._editing = False
 
     def press(self, pos: QPointF) -> None:
-        self._before = self.layer.array()
+        self.layer.begin_edit()
+        self._editing = True
 
     def move(self, pos: QPointF) -> None:
         raise NotImplementedError
 
     def release(self, pos: QPointF) -> None:
-        if self._before is not None:
-            MaskEditCommand.record(self.stack, self.layer, self._before, self.name)
-            self._before = None
+        if self._editing:
+            MaskEditCommand.record_edit(self.stack, self.layer, self.name)
+            self._editing = False
 
 
 class StrokeGesture(Gesture):

@@ -22,22 +22,31 @@ if TYPE_CHECKING:
 class MaskEditCommand(QUndoCommand):
     """One user gesture on the mask. Consecutive gestures never merge: one stroke = one undo step."""
 
-    def __init__(self, layer: MaskLayer, before: np.ndarray, after: np.ndarray, text: str) -> None:
+    def __init__(self, layer: MaskLayer, box: tuple[int, int, int, int], before: np.ndarray, after: np.ndarray,
+                 text: str) -> None:
         super().__init__(text)
         self._layer = layer
-        self._box = changed_box(before, after) or (0, 0, 0, 0)
-        x0, y0, x1, y1 = self._box
-        self._before = before[y0:y1, x0:x1].copy()
-        self._after = after[y0:y1, x0:x1].copy()
+        self._box, self._before, self._after = box, before, after  # the changed box and its pixels either side
         self._applied = True
 
     @staticmethod
     def record(stack, layer: MaskLayer, before: np.ndarray, text: str) -> bool:
-        """Push a command for the change since `before`; nothing is pushed when no pixel changed."""
+        """Push a command for a whole-mask operation since `before`; nothing is pushed when no pixel changed."""
         after = layer.array()
-        if changed_box(before, after) is None:
+        box = changed_box(before, after)
+        if box is None:
             return False
-        stack.push(MaskEditCommand(layer, before, after, text))
+        x0, y0, x1, y1 = box
+        stack.push(MaskEditCommand(layer, box, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy(), text))
+        return True
+
+    @staticmethod
+    def record_edit(stack, layer: MaskLayer, text: str) -> bool:
+        """Push the edit the layer journaled since its begin_edit(); nothing when no pixel changed."""
+        edit = layer.end_edit()
+        if edit is None:
+            return False
+        stack.push(MaskEditCommand(layer, *edit, text))
         return True
 
     def redo(self) -> None:

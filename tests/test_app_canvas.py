@@ -146,3 +146,32 @@ def test_ctrl_wheel_zooms_and_space_drag_pans(qtbot, window):
     assert bar.value() > start, "space+drag scrolled the view"
     assert not window.layer.array().any(), "space+drag never paints"
     assert window.undo_stack.count() == 0
+
+
+def test_a_stroke_across_tiles_undoes_and_redoes_exactly(qtbot):
+    """The layer journals only the tiles a stroke touches; undo and redo still restore every pixel."""
+    from PySide6.QtCore import QPointF, QRect, QSize
+    from PySide6.QtGui import QUndoStack
+
+    from contextfill.app.mask import TILE, MaskLayer
+    from contextfill.app.tools import StrokeGesture
+
+    layer = MaskLayer(QSize(2 * TILE + 90, TILE + 70), QColor("red"))
+    layer.paint_rect(QRect(TILE - 40, 30, 80, 200))  # some mask already there, across a tile edge
+    stack = QUndoStack()
+    before = layer.array()
+    eraser = StrokeGesture(layer, stack, 30, erase=True)
+    eraser.press(QPointF(TILE - 60, 100))
+    for x in range(TILE - 50, 2 * TILE + 60, 25):
+        eraser.move(QPointF(x, 100 + (x % 7) * 9))
+    eraser.release(QPointF(2 * TILE + 60, TILE + 50))
+    after = layer.array()
+    assert stack.count() == 1 and (before & ~after).any() and not (after & ~before).any()
+    stack.undo()
+    assert np.array_equal(layer.array(), before)
+    stack.redo()
+    assert np.array_equal(layer.array(), after)
+    nothing = StrokeGesture(layer, stack, 10, erase=True)  # erasing where nothing is painted changes nothing
+    nothing.press(QPointF(2 * TILE + 80, 5))
+    nothing.release(QPointF(2 * TILE + 80, 5))
+    assert stack.count() == 1
