@@ -43,9 +43,9 @@ class FillOptions:
             blend=bool(settings.get(S.BLEND)),
         )
 
-    def sampling_from(self, region: np.ndarray) -> FillOptions:
-        """Copy only from the painted sampling area; an empty one keeps the default sampling."""
-        return replace(self, sampling="region", region=region) if region.any() else self
+    def sampling_from(self, region: np.ndarray | None) -> FillOptions:
+        """Copy only from the painted sampling area; none (an empty one) keeps the default sampling."""
+        return self if region is None else replace(self, sampling="region", region=region)
 
     def resolved_model_path(self) -> Path:
         return Path(self.model_path) if self.model_path else default_model_path()

@@ -531,11 +531,11 @@ class MainWindow(QMainWindow):
         """The hole and the options to fill it with (the sampling area, if painted), or None with a hint."""
         if self.document is None or self.layer is None or self.is_filling():
             return None
-        mask = self.layer.array()
-        if not mask.any():
+        if self.layer.is_empty():
             self.statusBar().showMessage("Paint over the area to fill first (brush or rectangle)", 5000)
             return None
-        return mask, self.fill_options().sampling_from(self.sampling_layer.array())
+        sampling = None if self.sampling_layer.is_empty() else self.sampling_layer.array()
+        return self.layer.array(), self.fill_options().sampling_from(sampling)
 
     def start_fill(self) -> bool:
         """Fill with each checked method and compare the results side by side."""
@@ -562,7 +562,7 @@ class MainWindow(QMainWindow):
         seeds = itertools.islice((s for s in self._seeds if s != options.seed), count)
         jobs = [FillJob(f"{m}@{seed}", m, f"{S.METHOD_LABELS[m]} · seed {seed}", replace(options, seed=seed))
                 for seed in seeds for m in methods]
-        same = self.document.image is self.fills.image and np.array_equal(mask, self.fills.mask)
+        same = self.document.image is self.fills.image and self.layer.revision == self.fills.mask_revision
         self._compare(jobs, mask, fresh=not same)
         return True
 
@@ -575,7 +575,7 @@ class MainWindow(QMainWindow):
         else:
             self.results.add(panels)
         self.tabs.setCurrentIndex(COMPARE_TAB)
-        self.fills.run(jobs, self.document.image, mask)
+        self.fills.run(jobs, self.document.image, mask, self.layer.revision)
         where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
         self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
 

@@ -175,3 +175,39 @@ def test_a_stroke_across_tiles_undoes_and_redoes_exactly(qtbot):
     nothing.press(QPointF(2 * TILE + 80, 5))
     nothing.release(QPointF(2 * TILE + 80, 5))
     assert stack.count() == 1
+
+
+def test_layer_keeps_count_bounds_and_revision_through_every_kind_of_edit(qtbot):
+    """array() reads only the painted bounds and is_empty() reads nothing, so both must follow every edit."""
+    from PySide6.QtCore import QPointF, QRect, QSize
+    from PySide6.QtGui import QImage
+
+    from contextfill.app.mask import MaskLayer
+
+    layer = MaskLayer(QSize(300, 200), QColor("red"))
+
+    def full_read() -> np.ndarray:
+        alpha = layer.image.convertToFormat(QImage.Format.Format_Alpha8)
+        return np.frombuffer(alpha.constBits(), np.uint8).reshape(200, alpha.bytesPerLine())[:, :300] > 0
+
+    def check(empty: bool) -> None:
+        assert np.array_equal(layer.array(), full_read()) and layer.is_empty() == empty
+
+    check(True)
+    revisions = [layer.revision]
+    layer.paint_line(QPointF(20, 20), QPointF(120, 60), 12)
+    check(False)
+    layer.paint_rect(QRect(200, 100, 60, 50))
+    check(False)
+    layer.paint_line(QPointF(20, 20), QPointF(120, 60), 20, erase=True)  # erase the whole line
+    check(False)
+    revisions.append(layer.revision)
+    layer.set_color(QColor("blue"))  # a recolour is no change of the mask
+    assert layer.revision == revisions[-1]
+    layer.paint_rect(QRect(190, 90, 80, 70), erase=True)
+    check(True)
+    layer.set_region((0, 0, 300, 200), np.eye(200, 300, dtype=bool))  # as undo and the mask operations do
+    check(False)
+    layer.set_array(np.zeros((200, 300), bool))
+    check(True)
+    assert layer.revision > revisions[-1] > revisions[0]
