@@ -49,6 +49,10 @@ class MaskLayer(QObject):
     def is_empty(self) -> bool:
         return self._count == 0
 
+    def bounds(self) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) holding every hole pixel (perhaps more), or None when the mask is empty."""
+        return None if self._bounds.isEmpty() else self._box(self._bounds)
+
     def array(self) -> np.ndarray:
         """A fresh (H, W) bool copy of the mask; True = hole. Only the painted bounds are read: the rest of a
         new zeroed array costs nothing until the engine reads it on a worker. (When the bounds are most of the
@@ -59,8 +63,9 @@ class MaskLayer(QObject):
             alpha = self.image.convertToFormat(QImage.Format.Format_Alpha8)
             return np.frombuffer(alpha.constBits(), np.uint8).reshape(h, alpha.bytesPerLine())[:, :w] > 0
         mask = np.zeros((h, w), bool)
-        if not b.isEmpty():
-            mask[b.top() : b.bottom() + 1, b.left() : b.right() + 1] = self.region((b.left(), b.top(), b.right() + 1, b.bottom() + 1))
+        if box := self.bounds():
+            x0, y0, x1, y1 = box
+            mask[y0:y1, x0:x1] = self.region(box)
         return mask
 
     def region(self, box: tuple[int, int, int, int]) -> np.ndarray:

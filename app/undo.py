@@ -72,12 +72,15 @@ class ApplyFillCommand(QUndoCommand):
         self._layer = layer
         self._before = (document.image, document.preview)
         self._after = (result, preview)
-        self._mask = layer.array()
+        self._box = layer.bounds()  # only the painted part of the mask is kept, cleared and restored
+        self._mask = layer.region(self._box) if self._box else None
 
     def redo(self) -> None:
         self._document.set_image(*self._after)
-        self._layer.set_array(np.zeros_like(self._mask))
+        if self._box:
+            self._layer.set_region(self._box, np.zeros_like(self._mask))
 
     def undo(self) -> None:
         self._document.set_image(*self._before)
-        self._layer.set_array(self._mask)
+        if self._box:
+            self._layer.set_region(self._box, self._mask)

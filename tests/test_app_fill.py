@@ -62,7 +62,7 @@ def test_fill_all_methods_compare_apply_undo(qtbot, window):
     applied = np.asarray(window.document.image)
     assert np.array_equal(applied, patch_result)
     assert not np.array_equal(applied[mask], original[mask])
-    assert not window.layer.array().any()
+    assert not window.layer.array().any() and window.layer.is_empty()
     assert window.undo_stack.count() == steps + 1 and window.tabs.currentIndex() == 0
     assert window.windowTitle().startswith("photo.png*")
 
