@@ -49,11 +49,13 @@ def export_inference(generator: torch.nn.Module, config: GeneratorConfig, record
 
 def export_from_checkpoint(source: str | Path, target: str | Path) -> Path:
     """Turn a training checkpoint (or any model file) into the small inference model, e.g. to ship the step
-    that validated best rather than the last one."""
+    that validated best rather than the last one. A run trained with --ema exports its moving average, as its
+    own model.pt does."""
     state = load_checkpoint(source)
     config = GeneratorConfig.from_dict(state.get("gen_config") or state["config"])
     net = build_generator(config)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["generator"].items()})
+    weights = state.get("ema") or state["generator"]
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     record = dict(state.get("record", {}))
     if state.get("kind") == "training":
         train_cfg = state["config"]

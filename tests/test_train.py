@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from contextfill.model.checkpoint import load_checkpoint, load_model
+from contextfill.model.checkpoint import export_from_checkpoint, load_checkpoint, load_model
 from contextfill.model.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,3 +247,5 @@ def test_ema_ships_the_moving_average_and_resumes_with_it(photo_dir, tmp_path):
     assert final["step"] == 6
     assert torch.equal(shipped[key], final["ema"][key].half())  # the model file is the average, not the last step
     assert not torch.equal(shipped[key], final["generator"][key].half())
+    exported = export_from_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "exported.pt")
+    assert torch.equal(load_checkpoint(exported)["generator"][key], shipped[key])  # export ships the average too
