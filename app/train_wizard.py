@@ -37,8 +37,8 @@ from contextfill.app.dialogs import show_error
 from contextfill.app.fill import FillOptions
 
 # How long to train: (minutes, label, what to expect). Only what was measured is promised (MODEL_CARD.md: on a mix
-# of unrelated photos, 12 recipes of 10 minutes moved the score between -0.3 and +0.1 dB); the run's own score
-# at the end says what it really gave.
+# of unrelated photos, 11 recipes of 10 minutes moved the score by -1.2 to +0.11 dB, the one used here by -0.11 to
+# +0.08); the run's own score at the end says what it really gave.
 DURATIONS = (
     (10, "10 minutes", "A first look. On a mix of unrelated photos our tests gained nothing measurable in "
                        "10 minutes (within ±0.1 dB)."),
