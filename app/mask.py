@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
 from contextfill.app.mask_ops import bbox
-from contextfill.app.qtimage import argb_view
 
 TILE = 256  # an edit remembers the mask as it was in tiles of this side, the first time it touches each
 SAMPLING_COLOR = "#34c759"  # green, so the sampling area never looks like the (red-ish) hole
@@ -71,7 +70,13 @@ class MaskLayer(QObject):
     def region(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """A bool copy of the mask inside box (x0, y0, x1, y1): costs what the box holds, not the whole image."""
         x0, y0, x1, y1 = box
-        return argb_view(self.image)[y0:y1, x0:x1, 3] > 0
+        return self._words()[y0:y1, x0:x1] != 0
+
+    def _words(self) -> np.ndarray:
+        """Writable (H, W) view of the pixels as 32-bit words: 0 where transparent (premultiplied), so a word is
+        the mask; writing whole words is many times faster than numpy's masked writes of four bytes."""
+        h, w = self.image.height(), self.image.width()
+        return np.frombuffer(self.image.bits(), np.uint32).reshape(h, self.image.bytesPerLine() // 4)[:, :w]
 
     def begin_edit(self) -> None:
         """Start remembering, tile by tile as they are first painted, what an edit changes (for its undo step)."""
@@ -128,11 +133,9 @@ class MaskLayer(QObject):
     def set_region(self, box: tuple[int, int, int, int], values: np.ndarray) -> None:
         """Overwrite the pixels inside box (x0, y0, x1, y1) with the bool array `values`."""
         x0, y0, x1, y1 = box
-        view = argb_view(self.image)[y0:y1, x0:x1]
-        before = int(np.count_nonzero(view[..., 3]))
-        c = self._color
-        view[...] = 0
-        view[values] = (c.blue(), c.green(), c.red(), 255)
+        view = self._words()[y0:y1, x0:x1]
+        before = int(np.count_nonzero(view))
+        np.multiply(values, np.uint32(self._color.rgba() | 0xFF000000), out=view, casting="unsafe")  # 0 or opaque colour
         self._edited(QRect(x0, y0, x1 - x0, y1 - y0), before, values)
 
     def set_color(self, color: QColor) -> None:

@@ -30,14 +30,16 @@ class MaskEditCommand(QUndoCommand):
         self._applied = True
 
     @staticmethod
-    def record(stack, layer: MaskLayer, before: np.ndarray, text: str) -> bool:
-        """Push a command for a whole-mask operation since `before`; nothing is pushed when no pixel changed."""
-        after = layer.array()
-        box = changed_box(before, after)
-        if box is None:
+    def record(stack, layer: MaskLayer, before: np.ndarray, text: str, box: tuple[int, int, int, int]) -> bool:
+        """Push a command for a mask operation on `box` since `before` (the box's pixels); nothing is pushed when
+        no pixel changed."""
+        after = layer.region(box)
+        changed = changed_box(before, after)
+        if changed is None:
             return False
-        x0, y0, x1, y1 = box
-        stack.push(MaskEditCommand(layer, box, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy(), text))
+        x0, y0, x1, y1 = changed
+        where = (box[0] + x0, box[1] + y0, box[0] + x1, box[1] + y1)
+        stack.push(MaskEditCommand(layer, where, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy(), text))
         return True
 
     @staticmethod

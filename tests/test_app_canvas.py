@@ -86,7 +86,9 @@ def test_mask_operations_are_single_undo_steps(qtbot, window):
     window.grow_action.trigger()
     grown = window.layer.array()
     assert grown.sum() > before.sum() and grown[37, 80] and not grown[30, 80]
+    assert np.array_equal(grown, grow(before, 5))  # run on the painted bounds, as on the whole mask
     window.shrink_action.trigger()
+    assert np.array_equal(window.layer.array(), shrink(grown, 5))
     window.invert_action.trigger()
     assert window.layer.array()[5, 5]
     window.clear_action.trigger()
@@ -211,3 +213,18 @@ def test_layer_keeps_count_bounds_and_revision_through_every_kind_of_edit(qtbot)
     layer.set_array(np.zeros((200, 300), bool))
     check(True)
     assert layer.revision > revisions[-1] > revisions[0]
+
+
+def test_grow_and_shrink_at_the_image_border_match_the_whole_mask_operation(qtbot, window):
+    """The operations run on the painted bounds only; where those touch the border, it still counts as outside."""
+    window.set_tool(Tool.RECT)
+    h, w = window.layer.array().shape
+    drag(qtbot, window.canvas, [(w - 30, 2), (w + 40, 40)])  # dragged past the right edge
+    before = window.layer.array()
+    assert before[:, -1].any()
+    window.grow_spin.setValue(4)
+    window.shrink_action.trigger()
+    assert np.array_equal(window.layer.array(), shrink(before, 4)) and not window.layer.array()[:, -1].any()
+    window.undo_action.trigger()
+    window.grow_action.trigger()
+    assert np.array_equal(window.layer.array(), grow(before, 4))
