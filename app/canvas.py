@@ -93,6 +93,7 @@ class Canvas(ZoomView):
         self.tool = Tool.BRUSH
         self.brush_size = 40
         self._gesture: Gesture | None = None
+        self._gesture_pos = QPointF()  # where the gesture in progress last was, in image coordinates
         self.image_item = QGraphicsPixmapItem()
         self.sampling_overlay = MaskOverlay()
         self.overlay = MaskOverlay()
@@ -167,9 +168,11 @@ class Canvas(ZoomView):
         self.setFocus()
         if self.pan_event(event):
             return
-        if event.button() == Qt.MouseButton.LeftButton and self.layer is not None and self._gesture is None:
+        if event.button() == Qt.MouseButton.LeftButton and self.layer is not None:
+            self._end_gesture()
+            self._gesture_pos = self.mapToScene(event.position().toPoint())
             self._gesture = self._new_gesture(event.modifiers())
-            self._gesture.press(self.mapToScene(event.position().toPoint()))
+            self._gesture.press(self._gesture_pos)
             event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -180,16 +183,30 @@ class Canvas(ZoomView):
         if self.pan_event(event):
             return
         if self._gesture is not None:
-            self._gesture.move(pos)
+            if event.buttons() & Qt.MouseButton.LeftButton:
+                self._gesture_pos = pos
+                self._gesture.move(pos)
+            else:  # the release went to a dialog or another window: hovering must not paint on
+                self._end_gesture()
             event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self.pan_event(event):
             return
         if event.button() == Qt.MouseButton.LeftButton and self._gesture is not None:
-            gesture, self._gesture = self._gesture, None
-            gesture.release(self.mapToScene(event.position().toPoint()))
+            self._end_gesture(self.mapToScene(event.position().toPoint()))
             event.accept()
+
+    def focusOutEvent(self, event) -> None:
+        self._end_gesture()  # a dialog that pops up mid-stroke takes the release with it
+        super().focusOutEvent(event)
+
+    def _end_gesture(self, pos: QPointF | None = None) -> None:
+        """Record the gesture in progress as its undo step, ending at pos or, when its release was lost, where
+        it last was."""
+        if self._gesture is not None:
+            gesture, self._gesture = self._gesture, None
+            gesture.release(self._gesture_pos if pos is None else pos)
 
     def leaveEvent(self, event) -> None:
         self.outline.hide()

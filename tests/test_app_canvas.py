@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from app_fixtures import app_settings, dialogs, drag, photo_path, view_pos, window  # noqa: F401
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QFocusEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from contextfill.app.mask_ops import bbox, grow, shrink
 from contextfill.app.tools import Tool
@@ -20,6 +21,42 @@ def test_brush_stroke_paints_mask_along_the_drag(qtbot, window):
     assert not mask[10, 10] and not mask[60, 130]
     assert window.undo_stack.count() == 1, "one stroke is one undo step"
 
+
+
+def _hover(canvas, x: int, y: int) -> None:
+    """A move with no button held: what the canvas sees after its release went to a dialog."""
+    pos = QPointF(view_pos(canvas, x, y))
+    event = QMouseEvent(QEvent.Type.MouseMove, pos, canvas.viewport().mapToGlobal(pos), Qt.MouseButton.NoButton,
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(canvas.viewport(), event)
+
+
+def test_a_stroke_whose_release_is_lost_ends_where_it_was(qtbot, window):
+    window.canvas.set_brush_size(10)
+    viewport = window.canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=view_pos(window.canvas, 20, 60))
+    qtbot.mouseMove(viewport, view_pos(window.canvas, 60, 60))
+    _hover(window.canvas, 100, 100)  # the release never came
+    _hover(window.canvas, 120, 20)
+    mask = window.layer.array()
+    assert mask[60, 20] and mask[60, 60]
+    assert not mask[80, 80] and not mask[100, 100] and not mask[20, 120], "hovering after a lost release paints"
+    assert window.undo_stack.count() == 1, "the cut-off stroke is its own undo step"
+    window.undo_action.trigger()
+    assert not window.layer.array().any()
+
+
+def test_a_dialog_taking_focus_mid_stroke_ends_it(qtbot, window):
+    window.canvas.set_brush_size(10)
+    viewport = window.canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=view_pos(window.canvas, 20, 60))
+    qtbot.mouseMove(viewport, view_pos(window.canvas, 60, 60))
+    QApplication.sendEvent(window.canvas, QFocusEvent(QEvent.Type.FocusOut, Qt.FocusReason.PopupFocusReason))
+    assert window.undo_stack.count() == 1
+    drag(qtbot, window.canvas, [(20, 100), (100, 100)])
+    mask = window.layer.array()
+    assert mask[100, 60] and not mask[80, 80], "the next stroke starts fresh, with no line from the last one"
+    assert window.undo_stack.count() == 2
 
 def test_overlay_pixels_show_the_mask_colour(qtbot, window):
     window.canvas.set_brush_size(16)
