@@ -22,7 +22,6 @@ def test_brush_stroke_paints_mask_along_the_drag(qtbot, window):
     assert window.undo_stack.count() == 1, "one stroke is one undo step"
 
 
-
 def _hover(canvas, x: int, y: int) -> None:
     """A move with no button held: what the canvas sees after its release went to a dialog."""
     pos = QPointF(view_pos(canvas, x, y))
@@ -57,6 +56,7 @@ def test_a_dialog_taking_focus_mid_stroke_ends_it(qtbot, window):
     mask = window.layer.array()
     assert mask[100, 60] and not mask[80, 80], "the next stroke starts fresh, with no line from the last one"
     assert window.undo_stack.count() == 2
+
 
 def test_overlay_pixels_show_the_mask_colour(qtbot, window):
     window.canvas.set_brush_size(16)
