@@ -215,9 +215,10 @@ def inpaint(
     for (y0, y1, x0, x1), cells in parts:
         if cancel and cancel():
             raise Cancelled()
-        source = working.crop((x0, y0, x1, y1))
-        target = np.array(source)
-        rgb_u8 = target if source.mode == "RGB" else np.array(source.convert("RGB"))
+        source = working.crop((x0, y0, x1, y1))  # the fill reads the photo as it was...
+        target = np.array(result.crop((x0, y0, x1, y1)))  # ...and writes only its own hole into the result so far:
+        # a crop that overlaps a hole filled by an earlier part must not paste that hole's old pixels back
+        rgb_u8 = np.array(source if source.mode == "RGB" else source.convert("RGB"))
         rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1).float().div(255).to(dev)  # .float() copies
         hole_t = torch.from_numpy(cells).to(dev)
         others = torch.from_numpy(hole[y0:y1, x0:x1] & ~cells).to(dev)  # holes of other parts: never sources
