@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from contextfill.app.zoomview import ViewSync, ZoomView
+from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
 BEFORE_KEY = Qt.Key.Key_Backslash
@@ -137,6 +138,8 @@ class ResultsView(QWidget):
         super().__init__(parent)
         self.panels: dict[str, ResultPanel] = {}
         self.selected: str | None = None
+        self.preferred = BEST  # selected when its result arrives, unless the user has picked another
+        self._picked = False
         self.applicable = True  # False while the photo is not the one compared (a result was applied)
         self._sync = ViewSync(self)
         self._before = QPixmap()
@@ -190,7 +193,7 @@ class ResultsView(QWidget):
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
         for key, title in fills:
             panel = ResultPanel(title, self._before, selectable=True)
-            panel.clicked.connect(lambda k=key: self.select(k))
+            panel.clicked.connect(lambda k=key: self._pick(k))
             panel.doubleClicked.connect(lambda k=key: self._apply_if_ready(k))
             self._add(key, panel)
         self._relayout()
@@ -215,6 +218,7 @@ class ResultsView(QWidget):
             panel.deleteLater()
         self.panels.clear()
         self.selected = None
+        self._picked = False
         self.apply_button.setEnabled(False)
 
     def panel(self, key: str) -> ResultPanel:
@@ -222,9 +226,16 @@ class ResultsView(QWidget):
 
     def set_result(self, key: str, image: QImage, info: str) -> None:
         self.panels[key].set_result(image, info)
-        if self.selected is None:
+        # Until the user picks one, the default method's result is selected as soon as it arrives (the fastest
+        # result, the context encoder's, is the softest: Apply straight after a fill must not apply a smear).
+        if self.selected is None or (not self._picked and key == self.preferred):
             self.select(key)
         self._update_apply()
+
+    def _pick(self, key: str) -> None:
+        """A click on a panel: the user's choice, kept while later results arrive."""
+        self._picked = True
+        self.select(key)
 
     def select(self, key: str) -> None:
         if key not in self.panels or not self.panels[key].selectable:
@@ -240,7 +251,7 @@ class ResultsView(QWidget):
         self.apply_button.setEnabled(ready)
 
     def _apply_if_ready(self, key: str) -> None:
-        self.select(key)
+        self._pick(key)
         if self.applicable and self.panels[key].has_result():
             self.applyRequested.emit(key)
 

@@ -1,7 +1,10 @@
 """Patch-based hole filling: Wexler, Shechtman and Irani's multi-scale EM completion with a vectorised PatchMatch.
 
-Every hole pixel ends up as a weighted average of real source patches copied from outside the hole, so texture
-survives where diffusion and L2-trained networks blur. Torch only (no compiled code), so the same code runs on
+Every hole pixel ends up as a weighted average of the real source patches that overlap it, so texture survives
+where diffusion and L2-trained networks blur. What viewers keep (blind A/B tests against PyPatchMatch) decided
+its shape: the layout of the fill is settled at coarse scales from the photo around the hole, matches are
+kept coherent so whole pieces of real texture are copied, and overlapping patches are averaged, so the boundary
+between two copied pieces is a soft blend a patch wide, never a straight seam. Torch only (no compiled code), so the same code runs on
 CPU and CUDA; all randomness comes from one seeded torch.Generator, so a seed gives the same fill on one device.
 
 Cost is kept proportional to the hole: with the default "ring" sampling each separate hole runs on its own crop,
@@ -38,45 +41,62 @@ class PatchFillOptions:
 
 @dataclass(frozen=True)
 class _Schedule:
-    """How much work each preset spends: EM iterations per level, PatchMatch passes per EM step, descriptor size."""
+    """How much work each preset spends. Level L (0 = full resolution) runs min(em_max, 1 + 2L) EM iterations of
+    min(pm_max, 1 + L) PatchMatch passes (PyPatchMatch's schedule, capped): coarse levels, where the layout is
+    decided and work is cheap, iterate most."""
 
-    em_coarse: int  # EM iterations at the level where the search starts
-    em_fine: int  # EM iterations at every finer level
-    pm_passes: int  # propagation + random-search passes per EM iteration
+    em_max: int
+    pm_max: int
     dims: int  # PCA dimensions of the patch descriptors used for matching
 
+    def em(self, level: int, first: bool) -> int:
+        """EM iterations at `level`; the level where the search starts (`first`: random matches) gets at least
+        four, or a small hole solved at full resolution alone would keep half-converged matches."""
+        return max(min(self.em_max, 1 + 2 * level), 4 if first else 1)
 
-_SCHEDULES = {"fast": _Schedule(em_coarse=4, em_fine=2, pm_passes=1, dims=12),
-              "best": _Schedule(em_coarse=12, em_fine=6, pm_passes=2, dims=32)}
+    def passes(self, level: int, first: bool) -> int:
+        return max(min(self.pm_max, 1 + level), 2 if first else 1)
 
-_CONFIDENCE_BASE = 1.3  # Wexler et al.: patch weight 1.3**-d, d = distance of its centre into the hole
-_MAX_DEPTH = 24  # depth beyond which confidence stops decaying (only weight ratios matter)
-# Sample sizes for the PCA basis and the peel's exhaustive search: at most these, and for a small hole a
-# multiple of its size (a dust spot needs no 8192-patch search).
+
+_SCHEDULES = {"fast": _Schedule(em_max=7, pm_max=3, dims=12),
+              "best": _Schedule(em_max=13, pm_max=7, dims=32)}
+
+# Sample sizes for the PCA basis: at most this, and for a small hole a multiple of its size.
 _PCA_SAMPLES = 4096
 _SAMPLES_PER_TARGET = 2
 _CHUNK = 1 << 16  # targets per distance evaluation, bounds memory on huge holes
-_PEEL_SOURCES = 8192  # sources sampled for the exhaustive search that seeds the coarsest level
-_PEEL_CHUNK = 1024
+_VOTE_CHUNK = 1 << 14  # hole pixels per vote step (each gathers p*p patches)
 # Prior against far sources: cost += _LOCALITY * (distance / hole extent)**2. Near sources are the likeliest
 # continuation, but on a smooth gradient (a sky) a strong prior prefers a near source a few rows off, whose
-# slightly wrong colour shows as bands: 0.3 left steps of 5 levels on a ramp, 0.05 leaves under 2 and scored
-# best on the blobs protocol once votes became robust (patch 16.63 dB against 16.46 at 0.3, 16.49 at 0).
+# slightly wrong colour shows as bands.
 _LOCALITY = 0.05
-_MIN_SIDE_PATCHES = 8  # the coarsest level is at least this many patches a side
+# A candidate propagated from an adjacent target (the continuation of its copy) competes with its distance times
+# this: neighbours copy neighbouring source pixels, so whole pieces of texture are copied and averaging the
+# overlapping patches reproduces them exactly instead of blurring unrelated matches together. At 1.0 the blind
+# judges named blur and smears first (gradient ratio 0.36 on blobs against PyPatchMatch's 0.69); 0.4 brought it
+# to 0.6 and the pairs kept from 26% to 42%; 0.25 was sharper still but carried structures too far.
+_COHERENCE = 0.4
 _MIN_RING = 32  # px of ring sampling kept around even the smallest hole
 _SETUP_PIXELS_PER_TARGET = 8  # level pixels whose descriptor table costs about one target's EM iteration
-# Votes: similarity exp(-d / 2 sigma^2) with sigma^2 the given percentile of the level's match distances. Broad
-# weights while the structure settles, sharp ones at the finest level, where only texture detail is decided.
-_SIMILARITY_PERCENTILE = 75
-_FINE_PERCENTILE = 10
-_MODE_STEPS = 2  # mean-shift steps towards the dominant vote
-_MODE_BANDWIDTH = 0.05  # colour distance (0..1 per channel) within which votes count as one mode
-_GRADIENT_WEIGHT = 1.0  # luminance gradients beside colour in the patch distance
+_MIN_SIDE_PATCHES = 4  # the coarsest level is at least this many patches a side
+# Votes: PyPatchMatch's similarity of a match's mean squared difference per element (1 for equal patches, 0.38
+# at 0.04, nothing beyond 0.1): nearly every decent match counts alike, so the estimate stays a coherent average.
+# At full resolution the weights sharpen to exp(-d / 2 sigma^2), sigma^2 the given percentile of the distances,
+# so the texture detail comes from the best matches (gradient ratio 0.75 -> 0.86 on the hardest blobs cases).
+_SIMILARITY = (1.0, 0.99, 0.96, 0.83, 0.38, 0.11, 0.02, 0.005, 0.0006, 0.0001, 0.0)
+_SIMILARITY_STEP = 0.01
+_FINE_PERCENTILE = 25
+_OFFSET_BANDWIDTH = 4.0  # px: at full resolution a pixel follows the copies that agree with its own (_agreement)
+# Luminance gradients beside colour in the patch distance (Darabi et al.'s Image Melding), weighted so that a
+# flat patch no longer matches a textured one nearly as well as its own kind does (the blur the judges saw).
+_GRADIENT_WEIGHT = 3.0
 # Hybrid: weight of the network's patch-mean colour in the patch distance, relative to the patch's own colours, at
 # the coarsest level; it halves at every finer level (the network says what goes where, the patches bring texture).
 _GUIDE_COARSE = 4.0
 _GUIDE_DECAY = 0.5
+# Downsampling kernel (binomial, 6 taps, as PyPatchMatch's): a coarse pixel is known when any known pixel lies
+# under its kernel, so holes shrink at coarse scales and their layout is extrapolated from the surroundings.
+_KERNEL = (1.0, 5.0, 10.0, 10.0, 5.0, 1.0)
 
 
 @dataclass
@@ -115,20 +135,6 @@ class _Level:
         dense = torch.full((self.hole.numel(),), fill, dtype=values.dtype, device=values.device)
         dense[self.targets] = values
         return dense
-
-    @cached_property
-    def confidence(self) -> torch.Tensor:
-        """1.3**-depth of each target centre, depth = square distance to the nearest known pixel (capped)."""
-        depth = torch.zeros(self.hole.shape, device=self.hole.device)
-        known = (~self.hole).float()[None]
-        for step in range(1, _MAX_DEPTH + 1):
-            if bool(known.all()):
-                break
-            grown = F.max_pool2d(known, 3, stride=1, padding=1)
-            depth[(grown > known)[0]] = step
-            known = grown
-        depth[(known == 0)[0]] = _MAX_DEPTH
-        return _CONFIDENCE_BASE ** -depth.reshape(-1)[self.targets]
 
 
 def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOptions | None = None, *,
@@ -263,59 +269,67 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
               cancel: Callable[[], bool] | None) -> torch.Tensor:
     """Coarse-to-fine EM on the crop; returns the crop with the hole filled.
 
-    Every level votes with a robust mean of all overlapping patches (no pasted blocks, no stair-steps); with
-    `init` (the hybrid) the network's prediction is the coarsest estimate and a term of the patch distance in
-    each level's first iteration.
+    The coarsest level starts from a smooth guess (pull-push from the surroundings) or, for the hybrid, from the
+    network's prediction, which also steers each level's first search. Each finer level starts from the coarser
+    result magnified, rebuilt where it can be from the carried matches at full detail, and is then improved by
+    EM: search every target's best source patch, average the overlapping patches.
     """
     schedule = _SCHEDULES[options.quality]
     generator = torch.Generator(device=image.device)
     generator.manual_seed(options.seed)
-    levels = _pyramid(image, hole, allowed, options.patch_size)
+    levels = _pyramid(image, hole, allowed, options.patch_size, shrink=init is None)
     if init is not None:
         guide = init
         for level in levels:
-            level.guide = guide[:, :level.hole.shape[0], :level.hole.shape[1]]
-            guide = F.avg_pool2d(guide[None], 2, ceil_mode=True)[0]
+            level.guide = guide
+            guide = _halve(guide)
     start = len(levels) - 1
-    _initial_estimate(levels[start], generator)
-    iterations = [schedule.em_fine] * start + [schedule.em_coarse]
-    meter = _Progress(progress, levels[:start + 1], iterations)
-    meter.advance(meter.start_cost)
+    coarse = levels[start]
+    first = coarse.guide if coarse.guide is not None else _pull_push(coarse.image, ~coarse.hole)
+    coarse.image = torch.where(coarse.hole, first, coarse.image)
+    iterations = [schedule.em(index, index == start) for index in range(len(levels))]
+    meter = _Progress(progress, levels, iterations)
     basis = _pca_basis(levels[0], schedule.dims, generator)
-    nnf = levels[start].sources[torch.randint(len(levels[start].sources), levels[start].targets.shape,
-                                              generator=generator, device=image.device)]
+    nnf = coarse.sources[torch.randint(len(coarse.sources), coarse.targets.shape, generator=generator,
+                                       device=image.device)]
     for index in range(start, -1, -1):
         level = levels[index]
         if index < start:
-            nnf = _upsample_field(levels[index + 1], nnf, level, generator)
-            # Rebuild the estimate from the carried matches (full-resolution texture) instead of starting the
-            # level from the coarser estimate magnified (a blur the search would then match to).
-            level.image = _vote(level, nnf, torch.zeros(nnf.shape, device=nnf.device))
+            h, w = level.hole.shape
+            coarser = levels[index + 1]
+            magnified = F.interpolate(coarser.image[None], scale_factor=2, mode="bilinear",
+                                      align_corners=False)[0, :, :h, :w]
+            if level.guide is not None:
+                # Hole pixels the coarser level only extrapolated (its hole was smaller) take the network's guess.
+                solved = F.interpolate(coarser.hole[None, None].float(), scale_factor=2)[0, 0, :h, :w] > 0
+                magnified = torch.where(solved, magnified, level.guide)
+            level.image = torch.where(level.hole, magnified, level.image)
+            # Rebuild from the carried matches (full-resolution texture) where they exist, instead of letting the
+            # search match the magnified blur.
+            nnf, carried = _upsample_field(levels[index + 1], nnf, level, generator)
+            level.image = _vote(level, nnf, torch.where(carried, 0.0, math.inf))
         search = _Search(level, basis, generator, full_jumps=index == start,
                          guidance=_GUIDE_COARSE * _GUIDE_DECAY ** (len(levels) - 1 - index))
         meter.advance(_setup_cost(level))
         for _ in range(iterations[index]):
             if cancel is not None and cancel():
                 raise Cancelled()
-            nnf, dist = search.run(nnf, schedule.pm_passes)
+            nnf, dist = search.run(nnf, schedule.passes(index, index == start))
             # The network places things once per level; the level's later iterations match texture alone, so
             # the matches grow coherent (no shredded fragments) and a wrong guess of the network fades.
             search.guidance = 0.0
-            level.image = _vote(level, nnf, dist, modes=0 if 0 < index == start else _MODE_STEPS,
-                                percentile=_FINE_PERCENTILE if index == 0 else _SIMILARITY_PERCENTILE)
+            level.image = _vote(level, nnf, dist, _FINE_PERCENTILE if index == 0 else 0)
             meter.advance(len(level.targets))
     return levels[0].image
 
 
 class _Progress:
     """Reports the fraction of the estimated work done, in units of one target's search and vote, so the bar moves
-    steadily: the initial estimate, each level's descriptor table and every EM iteration at every level count."""
+    steadily: each level's descriptor table and every EM iteration at every level count."""
 
     def __init__(self, progress: Callable[[float], None] | None, levels: list[_Level], iterations: list[int]) -> None:
         self.progress, self.done = progress, 0.0
-        self.start_cost = float(len(levels[-1].targets))
-        self.total = self.start_cost + sum(_setup_cost(level) + n * len(level.targets)
-                                           for level, n in zip(levels, iterations))
+        self.total = sum(_setup_cost(level) + n * len(level.targets) for level, n in zip(levels, iterations))
 
     def advance(self, units: float) -> None:
         self.done += units
@@ -327,8 +341,11 @@ def _setup_cost(level: _Level) -> float:
     return level.hole.numel() / _SETUP_PIXELS_PER_TARGET
 
 
-def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, patch: int) -> list[_Level]:
-    """Levels from fine to coarse, down to where the hole is at most about two patches across.
+def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, patch: int,
+             shrink: bool = True) -> list[_Level]:
+    """Levels from fine to coarse, down to the last one that still has a hole, or a few patches a side. With
+    `shrink` the hole shrinks at coarse levels (its layout is extrapolated from the surroundings); without it (the
+    hybrid, whose network gives the layout) it keeps its extent at every level.
 
     The patch shrinks (odd, down to 1) when the crop is too small or has no whole source patch for it.
     """
@@ -339,11 +356,9 @@ def _pyramid(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, pat
     else:
         raise InpaintError("no source pixels outside the hole in the sampling area")
     levels = [level]
-    while _needs_coarser(levels[-1]):
-        coarser = _downsample(levels[-1])
-        # Too coarse once whole patches of the surroundings are rare: the few left mix everything (a wall's
-        # colour with the animal in front of it) and the fill starts from the wrong thing.
-        if min(coarser.hole.shape) < _MIN_SIDE_PATCHES * coarser.patch or len(coarser.sources) == 0:
+    while min(levels[-1].hole.shape) >= _MIN_SIDE_PATCHES * levels[-1].patch:
+        coarser = _downsample(levels[-1], shrink)
+        if not bool(coarser.hole.any()) or len(coarser.sources) == 0:
             break
         levels.append(coarser)
     return levels
@@ -353,64 +368,49 @@ def _largest_odd(n: int) -> int:
     return n if n % 2 else n - 1
 
 
-def _needs_coarser(level: _Level) -> bool:
-    """A hole with pixels more than a patch away from any known pixel is first solved at a coarser scale."""
-    return not bool(_dilate(~level.hole, level.patch).all())
+def _halve(image: torch.Tensor) -> torch.Tensor:
+    """(C,H,W) -> (C,ceil(H/2),ceil(W/2)) box average, the size _downsample gives."""
+    padded = F.pad(image[None], (0, image.shape[2] % 2, 0, image.shape[1] % 2), mode="replicate")
+    return F.avg_pool2d(padded, 2)[0]
 
 
-def _downsample(level: _Level) -> _Level:
-    """Halve a level: known colours are averaged over known pixels only; any hole pixel makes the block a hole."""
-    known = (~level.hole).float()[None]
-    num = F.avg_pool2d((level.image * known)[None], 2, ceil_mode=True)[0]
-    den = F.avg_pool2d(known[None], 2, ceil_mode=True)[0]
-    hole = F.max_pool2d(level.hole.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
+def _downsample(level: _Level, shrink: bool = True) -> _Level:
+    """Halve a level with the binomial kernel over known pixels only; a coarse pixel is a hole only when no known
+    pixel lies under its kernel (so the hole shrinks, and its surroundings reach in), or without `shrink` when any
+    of its four pixels is. A coarse pixel is a possible source only when all four of its pixels were."""
+    c, h, w = level.image.shape
+    pad = (0, w % 2, 0, h % 2)
+    known = F.pad((~level.hole).float()[None, None], pad)
+    image = F.pad(level.image[None], pad)
+    taps = torch.tensor(_KERNEL, device=image.device)
+    kernel = (taps[:, None] * taps[None, :] / taps.sum() ** 2)[None, None]
+    num = F.conv2d((image * known).transpose(0, 1), kernel, stride=2, padding=2).transpose(0, 1)[0]
+    den = F.conv2d(known, kernel, stride=2, padding=2)[0, 0]
+    hole = den <= 1e-6
+    if not shrink:
+        hole = F.max_pool2d(F.pad(level.hole.float()[None, None], pad), 2)[0, 0] > 0
     allowed = -F.max_pool2d(-level.allowed.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
-    image = torch.where(hole, torch.zeros_like(num), num / den.clamp_min(1e-8))
-    return _Level(image, hole, allowed, level.patch)
+    return _Level(torch.where(hole, torch.zeros_like(num), num / den.clamp_min(1e-8)), hole, allowed, level.patch)
 
 
-def _initial_estimate(level: _Level, generator: torch.Generator) -> None:
-    """Fill the starting level's hole: the network's prediction (hybrid), or peeled in from the boundary."""
-    level.image = _onion_peel(level, generator) if level.guide is None else torch.where(level.hole, level.guide, level.image)
+def _pull_push(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """A smooth guess for the unknown pixels from the known ones around them, at every scale (Gortler et al.'s
+    pull-push): each unknown pixel takes the colour of the nearest known surroundings, the layout without texture."""
+    if bool(known.all()) or min(known.shape) < 2:
+        mean = (image * known).sum((1, 2), keepdim=True) / known.sum().clamp_min(1)
+        return torch.where(known, image, mean.expand_as(image))
+    k = known.float()[None]
+    num = F.avg_pool2d((image * k)[None], 2, ceil_mode=True)[0]
+    den = F.avg_pool2d(k[None], 2, ceil_mode=True)[0]
+    coarse = _pull_push(num / den.clamp_min(1e-8), den[0] > 0)
+    up = F.interpolate(coarse[None], size=known.shape, mode="bilinear", align_corners=False)[0]
+    return torch.where(known, image, up)
 
 
-def _onion_peel(level: _Level, generator: torch.Generator) -> torch.Tensor:
-    """Fill the hole ring by ring from its boundary, each pixel copied from the source patch best matching its
-    already-known neighbours (exhaustive masked search over a sample of sources).
-
-    A smooth start (diffusion, mean colour) lets EM settle on flat patches and stay blurred; this start already has
-    texture, which EM then only has to make coherent.
-    """
-    image = level.image.clone()
-    c, h, w = image.shape
-    r = level.patch // 2
-    offsets = _offsets(level.patch, w, image.device)
-    pool = level.sources
-    n = min(_PEEL_SOURCES, max(1024, _SAMPLES_PER_TARGET * len(level.targets)))
-    if len(pool) > n:
-        pool = pool[torch.randperm(len(pool), generator=generator, device=pool.device)[:n]]
-    sources = _patches(image, pool, offsets)
-    sources_sq = sources.square()
-    flat = image.reshape(c, -1)
-    known = ~level.hole
-    while not bool(known.all()):
-        front = (_dilate(known, 1) & ~known).reshape(-1).nonzero().squeeze(1)
-        fy, fx = front // w, front % w
-        centres = fy.clamp(r, h - 1 - r) * w + fx.clamp(r, w - 1 - r)
-        for part in torch.split(torch.arange(len(front), device=front.device), _PEEL_CHUNK):
-            target = _patches(image, centres[part], offsets)
-            mask = _patches(known.expand(c, h, w).float(), centres[part], offsets)
-            cost = (mask * target) @ sources.T * -2 + mask @ sources_sq.T
-            best = pool[cost.argmin(1)]
-            flat[:, front[part]] = flat[:, best + front[part] - centres[part]]
-        known = known.reshape(-1).clone()
-        known[front] = True
-        known = known.reshape(h, w)
-    return image
-
-
-def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: torch.Generator) -> torch.Tensor:
-    """Carry matches to the finer level: source (y,x) -> (2y + dy, 2x + dx) for each child offset (dy,dx)."""
+def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Carry matches to the finer level: source (y,x) -> (2y + dy, 2x + dx) for each child offset (dy,dx).
+    Returns the field and which targets carried a match (the others, new at this level, start at random)."""
     lookup = coarse.at_targets(nnf, -1)
     h, w = fine.hole.shape
     ty, tx = fine.targets // w, fine.targets % w
@@ -421,7 +421,7 @@ def _upsample_field(coarse: _Level, nnf: torch.Tensor, fine: _Level, generator: 
     flat = torch.where(ok, sy * w + sx, 0)
     ok &= fine.source_ok[flat]
     random = fine.sources[torch.randint(len(fine.sources), flat.shape, generator=generator, device=flat.device)]
-    return torch.where(ok, flat, random)
+    return torch.where(ok, flat, random), ok
 
 
 class _Search:
@@ -457,9 +457,14 @@ class _Search:
         """Improve `nnf` against the current estimate; return it with its descriptor distances."""
         self.query = self._descriptors(self.level.image)
         dist = self._distance(nnf[None])[0]
+        if not self.guidance:  # a match that continues a neighbour's keeps its bonus against new candidates
+            dist = dist * torch.where(self._coherent(nnf), _COHERENCE, 1.0)
         for _ in range(passes):
             for jump in self.jumps:
-                nnf, dist = self._keep_best(nnf, dist, self._propagated(nnf, jump))
+                # The coherence bonus is for the continuation of an adjacent target's copy, and not while the
+                # network's guide steers the search (it would carry the surroundings over the guide).
+                bonus = _COHERENCE if jump == 1 and not self.guidance else 1.0
+                nnf, dist = self._keep_best(nnf, dist, self._propagated(nnf, jump), bonus)
             for radii in torch.split(self.radii, 4):
                 nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf, radii))
         return nnf, dist
@@ -483,6 +488,10 @@ class _Search:
             candidates.append(self._valid(theirs // w - dy, theirs % w - dx, inside & (theirs >= 0)))
         return torch.stack(candidates)
 
+    def _coherent(self, nnf: torch.Tensor) -> torch.Tensor:
+        """Targets whose match continues an adjacent target's match (the same source, shifted alike)."""
+        return (self._propagated(nnf, 1) == nnf[None]).any(0) & (nnf >= 0)
+
     def _random_candidates(self, nnf: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
         """PatchMatch random search: one sample in each window of halving radius around the current match."""
         w = self.level.width
@@ -499,9 +508,13 @@ class _Search:
         flat = torch.where(ok, sy * w + sx, 0)
         return torch.where(ok & self.level.source_ok[flat], flat, -1)
 
-    def _keep_best(self, nnf: torch.Tensor, dist: torch.Tensor,
-                   candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cand_dist = self._distance(candidates)
+    def _keep_best(self, nnf: torch.Tensor, dist: torch.Tensor, candidates: torch.Tensor,
+                   scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each target keeps the best of its match and the candidates, whose distances are scaled by `scale` (the
+        coherence bonus). The scaled distance is kept, so a match grown by propagation from the hole's edge stays
+        preferred in later passes (comparing true distances instead left the fills blurrier: gradient ratio 0.56
+        against 0.86 on the hardest blobs cases)."""
+        cand_dist = self._distance(candidates) * scale
         best, which = cand_dist.min(0)
         better = best < dist
         chosen = candidates.gather(0, which[None])[0]
@@ -538,15 +551,6 @@ def _offsets(patch: int, width: int, device: torch.device) -> torch.Tensor:
     """Flat index offsets of a patch's pixels from its centre, row by row."""
     r = torch.arange(patch, device=device) - patch // 2
     return (r[:, None] * width + r[None, :]).reshape(-1)
-
-
-def _vote_offsets(patch: int, width: int, device: torch.device) -> torch.Tensor:
-    """The overlapping patches that vote for a pixel, on a checkerboard: half the cost of all p*p of them, and
-    still every direction around the pixel."""
-    r = torch.arange(patch, device=device) - patch // 2
-    dy, dx = r[:, None].expand(patch, patch), r[None, :].expand(patch, patch)
-    keep = (dy + dx) % 2 == 0
-    return (dy * width + dx)[keep]
 
 
 def _patches(image: torch.Tensor, centres: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -597,37 +601,62 @@ def _descriptor_rows(features: torch.Tensor, basis: torch.Tensor, patch: int, y0
     return table
 
 
-def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, modes: int = _MODE_STEPS,
-          percentile: int = 75) -> torch.Tensor:
-    """Each hole pixel becomes the robust mean of the pixels that every overlapping matched patch puts there.
+def _similarity(mse: torch.Tensor) -> torch.Tensor:
+    """PyPatchMatch's distance-to-similarity table, linearly interpolated (inf -> 0)."""
+    table = torch.tensor(_SIMILARITY, device=mse.device)
+    t = (mse / _SIMILARITY_STEP).nan_to_num(posinf=len(_SIMILARITY)).clamp(0, len(_SIMILARITY) - 1.001)
+    j = t.floor().long()
+    return table[j] + (t - j) * (table[j + 1] - table[j])
 
-    Weights follow Wexler et al.: similarity exp(-d / 2 sigma^2) times a confidence decaying with the patch
-    centre's depth into the hole. A plain weighted mean blurs wherever matches disagree (a stochastic texture),
-    and the best patch alone leaves stair-stepped block edges; so the mean is moved by a few mean-shift steps
-    to the dominant mode of the votes (Wexler et al.'s mean-shift vote): outlier votes lose their weight, and
-    where the votes agree the result is the same pixel either way. Written as a gather per hole pixel (the p*p
-    patches covering it): no scatter, so it is deterministic on every device too.
+
+def _agreement(source_of: torch.Tensor, centres: torch.Tensor, pixels: torch.Tensor, width: int) -> torch.Tensor:
+    """(p*p, n) weight of each covering patch by how far its copy's offset is from the offset of the pixel's own
+    patch: patches copying from the same place as the pixel's own match count fully, others fade within
+    _OFFSET_BANDWIDTH px. Where the matches agree this changes nothing; where they disagree the pixel follows its
+    own match instead of averaging unrelated copies (on a stochastic texture the fill then keeps its
+    sharpness: gradient ratio 0.30 -> 0.94; photos 0.60 -> 0.74). Pixels whose own match is unknown keep 1."""
+    own = source_of[pixels]
+
+    def split(offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # flat offset -> (dy, dx)
+        shifted = offset + width // 2
+        return torch.div(shifted, width, rounding_mode="floor"), shifted % width
+
+    (ty, tx), (oy, ox) = split(source_of[centres] - centres), split(own - pixels)
+    agree = torch.exp(-((ty - oy).square() + (tx - ox).square()).float() / (2 * _OFFSET_BANDWIDTH**2))
+    return torch.where(own >= 0, agree, 1.0)
+
+
+def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int = 0) -> torch.Tensor:
+    """Each hole pixel becomes the weighted mean of the pixels that every overlapping matched patch puts there.
+
+    Where neighbouring targets copy neighbouring source pixels (coherent matches) the mean is that copy exactly;
+    where two copied pieces meet, they blend over a patch width instead of meeting at a straight seam. Weights
+    follow the match's similarity (see _SIMILARITY), or with `percentile` (full resolution) exp(-d / 2 sigma^2)
+    times the copies' agreement with the pixel's own match (see _agreement). A pixel that no
+    valid match covers keeps its estimate. Written as a gather per hole pixel (the p*p patches covering it): no
+    scatter, so it is deterministic on every device too.
     """
     image = level.image
     c, h, w = image.shape
-    finite = dist[torch.isfinite(dist)]
-    sigma2 = float(finite.kthvalue(max(1, (len(finite) * percentile) // 100)).values) if len(finite) else 1.0
-    weight = torch.exp(-(dist / (2 * max(sigma2, 1e-6))).clamp(max=30.0)) * level.confidence
+    if percentile:
+        finite = dist[torch.isfinite(dist)]
+        sigma2 = float(finite.kthvalue(max(1, (len(finite) * percentile) // 100)).values) if len(finite) else 1.0
+        weight = torch.exp(-(dist / (2 * max(sigma2, 1e-6))).clamp(max=30.0))
+    else:
+        weight = _similarity(dist / (image.shape[0] + 2) / level.patch ** 2)
     source_of, weight_of = level.at_targets(nnf, -1), level.at_targets(weight, 0.0)
     flat = image.reshape(c, -1)
     out = flat.clone()
-    offsets = _vote_offsets(level.patch, w, image.device)[:, None]
-    for pixels in torch.split(level.hole_pixels, _CHUNK):
+    offsets = _offsets(level.patch, w, image.device)[:, None]
+    for pixels in torch.split(level.hole_pixels, _VOTE_CHUNK):
         centres = pixels[None] - offsets  # (p*p, n): centres of the patches covering each pixel
         inside = (centres >= 0) & (centres < h * w)
         centres = centres.clamp(0, h * w - 1)
-        weights = torch.where(inside, weight_of[centres], 0.0)
+        weights = torch.where(inside & (source_of[centres] >= 0), weight_of[centres], 0.0)
+        if percentile:
+            weights = weights * _agreement(source_of, centres, pixels, w)
         values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
-        mean = (values * weights).sum(1) / weights.sum(0).clamp_min(1e-30)
-        if modes:
-            mean = values.gather(1, weights.argmax(0)[None, None].expand(c, 1, -1))[:, 0]
-        for _ in range(modes):
-            near = weights * torch.exp(-(values - mean[:, None]).square().sum(0) / (2 * _MODE_BANDWIDTH**2))
-            mean = (values * near).sum(1) / near.sum(0).clamp_min(1e-30)
-        out[:, pixels] = mean
+        total = weights.sum(0)
+        mean = (values * weights).sum(1) / total.clamp_min(1e-30)
+        out[:, pixels] = torch.where(total > 1e-12, mean, flat[:, pixels])
     return out.reshape(c, h, w)

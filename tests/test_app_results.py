@@ -48,6 +48,29 @@ def test_panels_zoom_and_pan_together_and_only_results_are_selectable(qtbot):
     assert applied.args == ["hybrid"]
 
 
+def test_the_default_method_is_preselected_when_it_arrives_unless_the_user_picked(qtbot):
+    """The context encoder's result comes first and is the softest: Apply straight after a fill applies the
+    default method's result, not the first to arrive; a panel the user clicked stays picked."""
+    from contextfill.model.methods import BEST, NAMES
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    before = QPixmap.fromImage(_image("gray"))
+    order = sorted(NAMES, key=lambda name: name == BEST)  # the default arrives last
+    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    for name in order:
+        view.set_result(name, _image("green"), "0.10 s · CPU")
+        assert view.selected == (name if name == BEST else order[0])
+    other = order[0]
+    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    view.set_result(other, _image("green"), "")
+    qtbot.mouseClick(view.panel(other).view.viewport(), Qt.MouseButton.LeftButton)
+    view.set_result(BEST, _image("green"), "")
+    assert view.selected == other
+
+
 def test_uncaught_exception_is_logged_and_shown(app_settings, monkeypatch, caplog):
     shown = []
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)

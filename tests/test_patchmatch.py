@@ -226,27 +226,32 @@ def test_smooth_ramp_is_filled_without_steps_or_blocks() -> None:
 
 
 def test_hybrid_guide_says_what_goes_where() -> None:
-    """Red texture on the left, blue on the right, grey in the middle around the hole. A guide (the network's
-    prediction) asking for red in the hole's left half and blue in its right half is followed at every level;
-    without it the grey around the hole is continued."""
+    """Red texture on the left, blue on the right, a hole across the boundary: both continue around it, and the
+    plain fill splits the hole between them. A guide (the network's prediction) asking for red, or for blue,
+    decides which of the two fills the hole; it chooses among the textures around the hole and paints no colour
+    of its own (the network's guess showing through was the judges' 'colour blotch')."""
     generator = torch.Generator().manual_seed(3)
-    h, w = 96, 144
+    h, w = 96, 128
     grain = 0.08 * torch.rand(1, h, w, generator=generator)
     image = torch.empty(3, h, w)
-    image[:, :, :48] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
-    image[:, :, 48:96] = 0.5
-    image[:, :, 96:] = torch.tensor([0.1, 0.2, 0.8])[:, None, None]
+    image[:, :, :64] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
+    image[:, :, 64:] = torch.tensor([0.1, 0.2, 0.8])[:, None, None]
     image = (image + grain).clamp(0, 1)
-    hole = box(h, w, 28, 68, 56, 88)
-    guide = image.clone()
-    guide[:, 28:68, 56:72] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
-    guide[:, 28:68, 72:88] = torch.tensor([0.1, 0.2, 0.8])[:, None, None]
-    guided = patch_fill(image, hole, init=guide)
-    plain = patch_fill(image, hole)
-    assert_invariants(image, hole, guided)
-    left, right = guided[:, 32:64, 58:68].mean((1, 2)), guided[:, 32:64, 76:86].mean((1, 2))
-    assert left[0] > left[2] + 0.3 and right[2] > right[0] + 0.3
-    assert (plain[:, hole].mean(1) - 0.54).abs().max() < 0.1  # no guide: the grey is continued
+    hole = box(h, w, 28, 68, 44, 84)
+
+    def red_share(out: torch.Tensor) -> float:
+        return float(((out[0] > out[2]) & hole).sum() / hole.sum())
+
+    shares = {}
+    for name, colour in (("red", [0.8, 0.15, 0.1]), ("blue", [0.1, 0.2, 0.8])):
+        guide = image.clone()
+        guide[:, hole] = torch.tensor(colour)[:, None]
+        out = patch_fill(image, hole, init=guide)
+        assert_invariants(image, hole, out)
+        shares[name] = red_share(out)
+    plain = red_share(patch_fill(image, hole))
+    assert shares["red"] > 0.8 and shares["blue"] < 0.2
+    assert 0.3 < plain < 0.7  # no guide: each side continues its own texture
 
 
 def test_separate_holes_are_filled_in_small_crops(monkeypatch) -> None:
