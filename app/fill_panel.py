@@ -19,8 +19,8 @@ from contextfill.app import settings as S
 
 METHOD_HINTS = {
     "context-encoder": "Learned fill: plausible structure, softer detail",
-    "patch": "Copies texture from around the hole (like Content-Aware Fill)",
-    "hybrid": "Context encoder for structure, patches for texture",
+    "patch": "Copies texture from around the hole (like Content-Aware Fill); the default, the one viewers kept",
+    "hybrid": "Patches, with the context encoder choosing which surrounding texture goes where",
 }
 
 

@@ -23,7 +23,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 SAMPLINGS = ("ring", "image")
 QUALITIES = ("fast", "best")
 PATCH_METHODS = tuple(m.name for m in REGISTRY.values() if m.uses_patches)  # take a seed and a sampling area
-BEST_METHOD = BEST  # the network's structure with copied texture: sharp, and the one the README suggests
+BEST_METHOD = BEST  # the default method: the one blind judges kept most (model/methods.py)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def _run_train(args) -> int:
 def _add_batch(sub) -> None:
     from .batch import FORMATS
     from .imageio import max_megapixels
+    from .methods import BEST
     from .pipeline import METHODS
 
     p = sub.add_parser(
@@ -70,7 +71,7 @@ def _add_batch(sub) -> None:
     p.add_argument("input", help="an image file or a folder of images")
     p.add_argument("output", help="folder for the results; never the input folder")
     p.add_argument("--mask", required=True, help="a mask image for all, a folder of masks matched by stem, or 'center'")
-    p.add_argument("--method", choices=METHODS, default="context-encoder")
+    p.add_argument("--method", choices=METHODS, default=BEST, help="default: %(default)s, the fill viewers kept in blind tests")
     p.add_argument("--model", help="model file (default: the bundled model)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--format", choices=list(FORMATS), help="write every result in this format (default: the photo's)")

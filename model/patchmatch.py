@@ -86,7 +86,6 @@ _MIN_SIDE_PATCHES = 4  # the coarsest level is at least this many patches a side
 _SIMILARITY = (1.0, 0.99, 0.96, 0.83, 0.38, 0.11, 0.02, 0.005, 0.0006, 0.0001, 0.0)
 _SIMILARITY_STEP = 0.01
 _FINE_PERCENTILE = 25
-_OFFSET_BANDWIDTH = 4.0  # px: at full resolution a pixel follows the copies that agree with its own (_agreement)
 # Luminance gradients beside colour in the patch distance (Darabi et al.'s Image Melding), weighted so that a
 # flat patch no longer matches a textured one nearly as well as its own kind does (the blur the judges saw).
 _GRADIENT_WEIGHT = 3.0
@@ -609,30 +608,12 @@ def _similarity(mse: torch.Tensor) -> torch.Tensor:
     return table[j] + (t - j) * (table[j + 1] - table[j])
 
 
-def _agreement(source_of: torch.Tensor, centres: torch.Tensor, pixels: torch.Tensor, width: int) -> torch.Tensor:
-    """(p*p, n) weight of each covering patch by how far its copy's offset is from the offset of the pixel's own
-    patch: patches copying from the same place as the pixel's own match count fully, others fade within
-    _OFFSET_BANDWIDTH px. Where the matches agree this changes nothing; where they disagree the pixel follows its
-    own match instead of averaging unrelated copies (on a stochastic texture the fill then keeps its
-    sharpness: gradient ratio 0.30 -> 0.94; photos 0.60 -> 0.74). Pixels whose own match is unknown keep 1."""
-    own = source_of[pixels]
-
-    def split(offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # flat offset -> (dy, dx)
-        shifted = offset + width // 2
-        return torch.div(shifted, width, rounding_mode="floor"), shifted % width
-
-    (ty, tx), (oy, ox) = split(source_of[centres] - centres), split(own - pixels)
-    agree = torch.exp(-((ty - oy).square() + (tx - ox).square()).float() / (2 * _OFFSET_BANDWIDTH**2))
-    return torch.where(own >= 0, agree, 1.0)
-
-
 def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int = 0) -> torch.Tensor:
     """Each hole pixel becomes the weighted mean of the pixels that every overlapping matched patch puts there.
 
     Where neighbouring targets copy neighbouring source pixels (coherent matches) the mean is that copy exactly;
     where two copied pieces meet, they blend over a patch width instead of meeting at a straight seam. Weights
-    follow the match's similarity (see _SIMILARITY), or with `percentile` (full resolution) exp(-d / 2 sigma^2)
-    times the copies' agreement with the pixel's own match (see _agreement). A pixel that no
+    follow the match's similarity (see _SIMILARITY), or with `percentile` exp(-d / 2 sigma^2). A pixel that no
     valid match covers keeps its estimate. Written as a gather per hole pixel (the p*p patches covering it): no
     scatter, so it is deterministic on every device too.
     """
@@ -653,8 +634,6 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int 
         inside = (centres >= 0) & (centres < h * w)
         centres = centres.clamp(0, h * w - 1)
         weights = torch.where(inside & (source_of[centres] >= 0), weight_of[centres], 0.0)
-        if percentile:
-            weights = weights * _agreement(source_of, centres, pixels, w)
         values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
         total = weights.sum(0)
         mean = (values * weights).sum(1) / total.clamp_min(1e-30)

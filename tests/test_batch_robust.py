@@ -90,7 +90,8 @@ def test_unreadable_files_say_why_in_words(tmp_path, monkeypatch):
 def test_whole_run_errors_stop_before_the_first_file_with_one_line(photo_dir, tmp_path, tiny_model_path):
     broken_model = tmp_path / "broken.pt"
     broken_model.write_bytes(b"not a model")
-    res = cli("batch", str(photo_dir), str(tmp_path / "o1"), "--mask", "center", "--model", str(broken_model))
+    res = cli("batch", str(photo_dir), str(tmp_path / "o1"), "--mask", "center", "--model", str(broken_model),
+              "--method", "context-encoder")
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr == "contextfill: error: broken.pt is not a ContextFill model or checkpoint (UnpicklingError)\n"
     blocker = tmp_path / "a-file"
