@@ -51,10 +51,10 @@ def confirm_overwrite(parent: QWidget | None, path: Path) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def ask_save_changes(parent: QWidget | None, name: str) -> QMessageBox.StandardButton:
-    """Save, Discard or Cancel, with Save the default as in other editors."""
+def ask_save_changes(parent: QWidget | None, name: str, before: str = "closing") -> QMessageBox.StandardButton:
+    """Save, Discard or Cancel, with Save the default as in other editors; `before` says what would lose them."""
     return QMessageBox.question(
-        parent, "Save changes?", f"“{name}” has fills that were not saved. Save them before closing?",
+        parent, "Save changes?", f"“{name}” has fills that were not saved. Save them before {before}?",
         QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Save,
     )

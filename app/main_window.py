@@ -297,6 +297,15 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_opened(self, loaded: Loaded) -> None:
+        """Show a photo that was opened, pasted or dropped; an applied, unsaved fill is never dropped without asking
+        (Save starts saving the current photo, which goes on while the new one is shown)."""
+        if self.document is not None and self._has_unsaved_fill():
+            name = loaded.path.name if loaded.path is not None else "the pasted image"
+            answer = ask_save_changes(self, self.document.display_name, f"opening {name}")
+            if answer == QMessageBox.StandardButton.Cancel or (
+                    answer == QMessageBox.StandardButton.Save and self.save() is None):
+                self.statusBar().showMessage(f"Kept {self.document.display_name}; {name} was not opened", 5000)
+                return
         own = loaded.path is not None and not is_bundled(loaded.path)
         self.set_document(Document(loaded, None if own else self._save_dir()))
         if own:

@@ -50,7 +50,7 @@ def dialogs(monkeypatch) -> Dialogs:
     monkeypatch.setattr("contextfill.app.main_window.show_error", lambda parent, title, message, details=None:
                         record.errors.append((title, message)))
     monkeypatch.setattr("contextfill.app.main_window.confirm_overwrite", confirm)
-    def ask(parent, name):
+    def ask(parent, name, before="closing"):
         record.save_changes_asked.append(name)
         return record.save_changes
 

@@ -273,6 +273,29 @@ def test_quitting_with_an_unsaved_fill_offers_save_and_closes_once_saved(qtbot, 
     assert np.array_equal(np.asarray(Image.open(target)), applied)
 
 
+def test_opening_another_photo_with_an_unsaved_fill_asks_first(qtbot, window, dialogs, tmp_path, photo_path):
+    """Open (and paste, drop, Recent, which all end in the same slot) used to drop an applied, unsaved fill at once,
+    with Undo greyed out. Cancel keeps the photo and its undo history; Discard opens the other one."""
+    other = tmp_path / "other.png"
+    Image.open(photo_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    _paint_hole(qtbot, window)
+    _fill(qtbot, window, ["patch"])
+    qtbot.mouseClick(window.results.apply_button, Qt.MouseButton.LeftButton)
+    applied = np.asarray(window.document.image).copy()
+
+    dialogs.save_changes = QMessageBox.StandardButton.Cancel
+    with qtbot.waitSignal(window.files.finished):
+        window.open_path(other)
+    assert dialogs.save_changes_asked == ["photo.png"]
+    assert window.document.path == photo_path and np.array_equal(np.asarray(window.document.image), applied)
+    assert window.undo_stack.canUndo() and "other.png was not opened" in window.statusBar().currentMessage()
+
+    dialogs.save_changes = QMessageBox.StandardButton.Discard
+    with qtbot.waitSignal(window.files.finished):
+        window.open_path(other)
+    assert window.document.path == other and not window.undo_stack.canUndo()
+
+
 # ---------------------------------------------------------------------------- 5. what the status says
 def test_a_cancelled_fill_says_so(qtbot, window, monkeypatch):
     import contextfill.model.pipeline
