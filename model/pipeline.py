@@ -215,10 +215,9 @@ def inpaint(
     for (y0, y1, x0, x1), cells in parts:
         if cancel and cancel():
             raise Cancelled()
-        source = working.crop((x0, y0, x1, y1))  # the fill reads the photo as it was...
-        target = np.array(result.crop((x0, y0, x1, y1)))  # ...and writes only its own hole into the result so far:
-        # a crop that overlaps a hole filled by an earlier part must not paste that hole's old pixels back
-        rgb_u8 = np.array(source if source.mode == "RGB" else source.convert("RGB"))
+        source = working.crop((x0, y0, x1, y1))
+        target = np.array(source)
+        rgb_u8 = target if source.mode == "RGB" else np.array(source.convert("RGB"))
         rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1).float().div(255).to(dev)  # .float() copies
         hole_t = torch.from_numpy(cells).to(dev)
         others = torch.from_numpy(hole[y0:y1, x0:x1] & ~cells).to(dev)  # holes of other parts: never sources
@@ -232,7 +231,9 @@ def inpaint(
             target[..., :3][cells] = crop[cells]  # alpha kept as it was
         else:
             target[cells] = crop[cells]
-        result.paste(Image.fromarray(target, working.mode), (x0, y0))
+        # Only this part's hole is written: a crop that overlaps a hole filled by an earlier part must not paste
+        # that hole's original pixels back.
+        result.paste(Image.fromarray(target, working.mode), (x0, y0), Image.fromarray(cells))
         done += share
     result.info.update({k: v for k, v in image.info.items() if k in ("icc_profile", "exif", "dpi")})
     if progress:
