@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
         else:
             self.results.add(panels)
         self.tabs.setCurrentIndex(COMPARE_TAB)
-        self.fills.run(jobs, self.document.image, mask, self.layer.revision)
+        self.fills.run(jobs, self.document.image, mask, self.layer.revision, self.layer.bounds())
         where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
         self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
 
@@ -625,8 +625,12 @@ class MainWindow(QMainWindow):
         if result is None or self.document is None or self.document.image is not self.fills.image:
             return
         title = self.fills.titles[key]
-        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title))
-        self.statusBar().showMessage(f"Applied {title} — Ctrl+Z brings the comparison back", 6000)
+        command = ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title,
+                                   self.fills.hole)
+        self.undo_stack.push(command)
+        changed = " (the mask changed since this fill started: only what it filled was cleared)" \
+            if command.mask_changed else ""
+        self.statusBar().showMessage(f"Applied {title}{changed} — Ctrl+Z brings the comparison back", 8000)
 
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:
