@@ -11,6 +11,7 @@ import itertools
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal, Slot
@@ -55,6 +56,7 @@ from contextfill.app.dialogs import (
     about_text,
     ask_save_changes,
     confirm_overwrite,
+    confirm_stop_work,
     show_error,
 )
 from contextfill.app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self._device = "not checked yet"
         self._saved_at = -1  # the undo index of the last save started
         self._close_when_saved = False
+        self._stopping_work = False  # quitting waits for the batch fills and training it stopped
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -650,6 +653,7 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         dialog = BatchDialog(self.settings, self.models, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished_batch.connect(self._on_work_ended)
         dialog.open()
         return dialog
 
@@ -659,6 +663,7 @@ class MainWindow(QMainWindow):
         wizard = TrainWizard(self.settings, self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wizard.modelChosen.connect(lambda _path: self.apply_settings(before))
+        wizard.run_page.train.ended.connect(self._on_work_ended)
         wizard.open()
         return wizard
 
@@ -683,14 +688,45 @@ class MainWindow(QMainWindow):
         if state:
             self.restoreState(QByteArray(state))
 
+    def _running_work(self) -> list[tuple[str, Callable[[], None]]]:
+        """The batch fills and training runs started from this window that still run, each with how to stop it."""
+        work = [("a batch fill", d.cancel) for d in self.findChildren(BatchDialog) if d.task is not None]
+        return work + [("training", w.run_page.stop) for w in self.findChildren(TrainWizard)
+                       if w.run_page.train.is_running()]
+
+    def _stop_work(self) -> bool:
+        """Ask, then stop the batch fills and training that run; False when the user keeps them (and the window)."""
+        running = self._running_work()
+        if running and not confirm_stop_work(self, [label for label, _ in running]):
+            return False
+        self._stopping_work = bool(running)
+        for _, stop in running:
+            stop()
+        return True
+
+    @Slot()
+    def _on_work_ended(self) -> None:
+        if self._stopping_work and not self._running_work():
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel."""
-        if self.document is not None and self._has_unsaved_fill():
+        """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel. A batch fill or training
+        that runs: stop it, or Cancel. Stopping never blocks the window: a batch stops at its current file, training
+        saves a checkpoint on SIGTERM, and the window says so and closes once both have ended."""
+        if not self._stopping_work and self.document is not None and self._has_unsaved_fill():
             answer = ask_save_changes(self, self.document.display_name)
             if answer != QMessageBox.StandardButton.Discard:
                 self._close_when_saved = answer == QMessageBox.StandardButton.Save and self.save() is not None
                 event.ignore()
                 return
+        if not self._stopping_work and not self._stop_work():
+            event.ignore()
+            return
+        if running := self._running_work():
+            labels = " and ".join(label for label, _ in running)
+            self.statusBar().showMessage(f"Stopping {labels} before quitting…")
+            event.ignore()
+            return
         self.cancel_fill()
         self.runner.cancel_all()
         self.runner.wait(10_000)
