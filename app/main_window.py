@@ -380,12 +380,14 @@ class MainWindow(QMainWindow):
             return None
         if path.exists() and not confirm_overwrite(self, path):
             return None
-        return self._write(path)
+        return self._write(path, replace=path.exists())
 
-    def _write(self, path: Path) -> Task:
+    def _write(self, path: Path, replace: bool = True) -> Task:
+        """Save on the file worker; only a file the user agreed to replace (or the document's own) is replaced, so
+        a file that appears at `path` meanwhile is kept and the photo takes the next free name."""
         self._saved_at = self.undo_stack.index()
         self.statusBar().showMessage(f"Saving {path.name}…")
-        return self.files.save(self.document, path, self.settings.get(S.JPEG_QUALITY))
+        return self.files.save(self.document, path, self.settings.get(S.JPEG_QUALITY), replace)
 
     @Slot(object, object)
     def _on_saved(self, job: SaveJob, saved: Path) -> None:
@@ -394,7 +396,10 @@ class MainWindow(QMainWindow):
         if job.document is self.document and self.undo_stack.index() == self._saved_at:
             self.undo_stack.setClean()
         self._update_title()
-        self.statusBar().showMessage(f"Saved {saved}", 5000)
+        notes = []
+        if saved != job.path:
+            notes.insert(0, f"{job.path.name} appeared meanwhile and was left as it was")
+        self.statusBar().showMessage("; ".join([f"Saved {saved}", *notes]), 10000 if notes else 5000)
         if self._close_when_saved:
             self._close_when_saved = False
             self.close()

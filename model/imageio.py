@@ -166,8 +166,21 @@ def _publish_new(tmp: Path, path: Path) -> Path:
                 os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             except FileExistsError:
                 continue
-            os.replace(tmp, candidate)
+            try:
+                os.replace(tmp, candidate)
+            except BaseException:
+                candidate.unlink(missing_ok=True)  # an empty claim left behind would pass for a result
+                raise
             return candidate
+
+
+def is_missing(path: Path) -> bool:
+    """No file, or an empty one: what a process killed between claiming a name and filling it leaves (see
+    _publish_new), never a result."""
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
 
 
 def _fsync_folder(folder: Path) -> None:

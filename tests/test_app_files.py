@@ -48,6 +48,29 @@ def test_save_asks_before_replacing_and_replaces_when_confirmed(qtbot, window, d
     assert not list(tmp_path.glob(".out-*")), "no temporary file left behind"
 
 
+def test_a_file_that_appears_while_saving_is_kept_and_the_photo_takes_the_next_name(qtbot, window, dialogs,
+                                                                                     tmp_path, monkeypatch):
+    """Save As checks the name when it is chosen; a file that another program writes there before the save is
+    published is never replaced: the photo takes out-2.png, and the status bar says so."""
+    import contextfill.app.file_controller as files
+
+    target = tmp_path / "out.png"
+    real = files.save_image
+
+    def someone_else_writes_first(image, path, **params):
+        target.write_bytes(b"another program's file")
+        return real(image, path, **params)
+
+    monkeypatch.setattr(files, "save_image", someone_else_writes_first)
+    assert finished(qtbot, window, window.save_as(target))
+    assert dialogs.overwrite_asked == [] and target.read_bytes() == b"another program's file"
+    saved = tmp_path / "out-2.png"
+    assert np.array_equal(np.asarray(Image.open(saved)), np.asarray(window.document.image))
+    assert window.document.saved_path == saved
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"Saved {saved}") and "out.png appeared meanwhile" in message
+
+
 def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):
     from contextfill.app.main_window import MainWindow
 

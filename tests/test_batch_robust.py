@@ -173,6 +173,34 @@ def test_without_hard_links_a_name_is_claimed_then_filled(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-2.png", "a.png"]
 
 
+def test_a_publish_cut_short_leaves_no_empty_claim_and_an_empty_output_counts_as_missing(photo_dir, tmp_path,
+                                                                                         monkeypatch):
+    """Without hard links a name is claimed empty, then filled: a failure between the two removes the claim, and an
+    empty file that a killed run left behind is no result: --skip-existing fills it, under its own name."""
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    def killed(src, dst):
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "link", no_links)
+        patch.setattr(os, "replace", killed)
+        with pytest.raises(OSError):
+            atomic_write(tmp_path / "a.png", lambda tmp: Path(tmp).write_text("new"), replace=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"], "no empty a.png, no temporary file"
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p0.png").write_bytes(b"")
+    lines: list[str] = []
+    summary = run_batch(photo_dir, out, "center", method="patch", skip_existing=True, report=lines.append)
+    assert len(summary.done) == 4 and summary.skipped == [] and not any(line.startswith("skip") for line in lines)
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    with Image.open(out / "p0.png") as filled:
+        assert filled.size == Image.open(photo_dir / "p0.png").size
+
+
 def test_new_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
