@@ -72,6 +72,7 @@ from contextfill.app.tools import Tool
 from contextfill.app.train_wizard import TrainWizard
 from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
 from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.imageio import format_losses
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
@@ -396,7 +397,7 @@ class MainWindow(QMainWindow):
         if job.document is self.document and self.undo_stack.index() == self._saved_at:
             self.undo_stack.setClean()
         self._update_title()
-        notes = []
+        notes = format_losses(job.document.image.mode, saved)
         if saved != job.path:
             notes.insert(0, f"{job.path.name} appeared meanwhile and was left as it was")
         self.statusBar().showMessage("; ".join([f"Saved {saved}", *notes]), 10000 if notes else 5000)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from .devices import resolve_device
 from .errors import Cancelled, InpaintError
-from .imageio import is_missing, load_image, load_mask, save_image
+from .imageio import format_losses, is_missing, load_image, load_mask, save_image
 from .masks import center_mask
 from .pipeline import get_model, inpaint
 
@@ -158,6 +158,7 @@ def run_batch(
                 image = load_image(path)
                 result = inpaint(image, masks.for_image(path, image.size), method=method, model=model, device=dev,
                                  patch_options=patch_options, cancel=cancel)
+                result.notes.extend(format_losses(result.image.mode, target))
                 if is_missing(target):
                     target.unlink(missing_ok=True)  # an empty file is a kill's leftover, not a result: its name is free
                 written = save_image(result.image, target, replace=False, **_keep_metadata(result.image))

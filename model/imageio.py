@@ -247,6 +247,14 @@ def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = T
     return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params), replace=replace)
 
 
+def format_losses(mode: str, path: str | os.PathLike) -> list[str]:
+    """What saving pixels of `mode` to `path` drops, in words for the result's notes (save_image drops it
+    silently): among the working modes only JPEG loses anything, the transparency."""
+    if Image.registered_extensions().get(Path(path).suffix.lower()) == "JPEG" and mode in ("RGBA", "LA", "PA"):
+        return ["JPEG keeps no transparency: saved without the alpha channel (PNG, WebP or TIFF keep it)"]
+    return []
+
+
 def holds_gil(fmt: str, params: dict) -> bool:
     """Pillow's libtiff encoder, used for every TIFF compression but none, writes the whole file in one call that
     keeps the GIL (2 s for 50 MP, deflate): no other thread of the process runs meanwhile. JPEG, PNG and

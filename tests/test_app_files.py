@@ -71,6 +71,17 @@ def test_a_file_that_appears_while_saving_is_kept_and_the_photo_takes_the_next_n
     assert message.startswith(f"Saved {saved}") and "out.png appeared meanwhile" in message
 
 
+def test_saving_a_transparent_photo_as_jpeg_says_the_transparency_is_dropped(qtbot, window, tmp_path):
+    cutout = Image.open(window.document.path).convert("RGBA")
+    cutout.putalpha(128)
+    cutout.save(tmp_path / "cutout.png")
+    assert finished(qtbot, window, window.open_path(tmp_path / "cutout.png"))
+    assert finished(qtbot, window, window.save_as(tmp_path / "cutout.jpg"))
+    assert "JPEG keeps no transparency" in window.statusBar().currentMessage()
+    assert finished(qtbot, window, window.save_as(tmp_path / "cutout-kept.png"))
+    assert "transparency" not in window.statusBar().currentMessage()
+
+
 def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):
     from contextfill.app.main_window import MainWindow
 

@@ -244,6 +244,20 @@ def test_16_bit_masks_threshold_on_their_values_and_16_bit_photos_say_so(tmp_pat
     assert lines[0].startswith("ok   deep.png") and "reduced 16-bit colour to 8 bits per channel" in lines[0]
 
 
+def test_rgba_to_jpeg_says_the_transparency_is_dropped(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rgba = make_photo(96, 64).convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 128))
+    rgba.save(photos / "cutout.png")
+    lines: list[str] = []
+    run_batch(photos, tmp_path / "jpg", "center", method="patch", fmt="jpg", report=lines.append)
+    assert lines[0].startswith("ok   cutout.png") and "JPEG keeps no transparency" in lines[0]
+    lines.clear()
+    run_batch(photos, tmp_path / "png", "center", method="patch", report=lines.append)
+    assert "transparency" not in lines[0]
+
+
 def test_new_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
