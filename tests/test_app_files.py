@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_fixtures import app_settings, dialogs, drag, finished, photo_path, window  # noqa: F401
+from conftest import make_photo
 from PIL import Image
 from PySide6.QtCore import QMimeData, QRect, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
+from test_batch_robust import png16
 
 from contextfill.app import settings as S
 from contextfill.app.dialogs import SettingsDialog, about_text
@@ -80,6 +82,12 @@ def test_saving_a_transparent_photo_as_jpeg_says_the_transparency_is_dropped(qtb
     assert "JPEG keeps no transparency" in window.statusBar().currentMessage()
     assert finished(qtbot, window, window.save_as(tmp_path / "cutout-kept.png"))
     assert "transparency" not in window.statusBar().currentMessage()
+
+
+def test_a_16_bit_photo_says_on_opening_that_it_is_edited_in_8_bits(qtbot, window, tmp_path):
+    deep = png16(tmp_path / "deep.png", np.asarray(make_photo(96, 64), np.uint16) * 257)
+    assert finished(qtbot, window, window.open_path(deep))
+    assert "reduced 16-bit colour to 8 bits per channel" in window.statusBar().currentMessage()
 
 
 def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):
