@@ -56,8 +56,7 @@ def confirm_stop_work(parent: QWidget | None, running: list[str]) -> bool:
     answer = QMessageBox.question(
         parent, "Stop and quit?",
         f"{' and '.join(running).capitalize()} {'are' if len(running) > 1 else 'is'} still running. Stop and quit? "
-        "Files already filled are kept, and "
-        "training saves a checkpoint first, so it can be resumed.",
+        "Files already filled are kept; training saves a checkpoint first, so it can be resumed.",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel,
     )
     return answer == QMessageBox.StandardButton.Yes
