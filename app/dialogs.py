@@ -1,7 +1,7 @@
 """Dialogs: errors people can act on, overwrite and unsaved-changes questions, fill settings, shortcuts, About.
 
-Every modal message goes through `show_error`, `confirm_overwrite` or `ask_save_changes`, so tests replace
-just these.
+Every modal message goes through `show_error`, `confirm_overwrite`, `ask_save_changes` or `confirm_stop_work`,
+so tests replace just these.
 """
 
 from __future__ import annotations
@@ -47,6 +47,17 @@ def confirm_overwrite(parent: QWidget | None, path: Path) -> bool:
         f"“{path.name}” already exists in {path.parent}.\nDo you want to replace it?",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Cancel,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def confirm_stop_work(parent: QWidget | None, running: list[str]) -> bool:
+    """Before quitting: stop the batch or training that runs (each keeps what it has done so far)?"""
+    answer = QMessageBox.question(
+        parent, "Stop and quit?",
+        f"{' and '.join(running).capitalize()} {'are' if len(running) > 1 else 'is'} still running. Stop and quit? "
+        "Files already filled are kept; training saves a checkpoint first, so it can be resumed.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel,
     )
     return answer == QMessageBox.StandardButton.Yes
 

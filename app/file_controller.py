@@ -57,10 +57,11 @@ class FileController(QObject):
         """A pasted or dropped image (copied: the clipboard's may change while the worker reads it)."""
         return self._submit(Task(call(from_qimage, QImage(image)), name="paste"), None)
 
-    def save(self, document: Document, path: Path, jpeg_quality: int) -> Task:
-        """Write the document's pixels as they are now, atomically; the window marks it saved on `saved`."""
+    def save(self, document: Document, path: Path, jpeg_quality: int, replace: bool) -> Task:
+        """Write the document's pixels as they are now, atomically; the window marks it saved on `saved`, with the
+        path written: `path` itself, or without `replace` the next free name when `path` exists by then."""
         params = document.save_params(path, jpeg_quality)
-        write = call(save_image, document.image, path, apart=True, **params)  # apart: see save_image
+        write = call(save_image, document.image, path, replace=replace, apart=True, **params)  # apart: see save_image
         return self._submit(Task(write, name=f"save {path.name}"), SaveJob(document, path))
 
     def wait(self, msecs: int = -1) -> bool:

@@ -51,6 +51,7 @@ class FillController(QObject):
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
         self.image: Image.Image | None = None  # the photo the comparison fills
         self.mask_revision: int | None = None  # the hole mask layer's revision when the comparison read it
+        self.hole: tuple[tuple[int, int, int, int], np.ndarray] | None = None  # the box it filled, its pixels
         self._running: dict[QObject, tuple[Task, FillJob]] = {}  # keyed by the task's signals object
         self._queued: list[Task] = []
         self._loads: dict[QObject, tuple[str, bool]] = {}  # model loads: signals -> (file name, report in a dialog)
@@ -58,9 +59,12 @@ class FillController(QObject):
     def is_running(self) -> bool:
         return bool(self._running)
 
-    def run(self, jobs: list[FillJob], image: Image.Image, mask: np.ndarray, revision: int) -> None:
-        """Queue a task per job; they start on the next event-loop turn, once their new panels are painted."""
-        self.image, self.mask_revision = image, revision
+    def run(self, jobs: list[FillJob], image: Image.Image, mask: np.ndarray, revision: int,
+            box: tuple[int, int, int, int]) -> None:
+        """Queue a task per job; they start on the next event-loop turn, once their new panels are painted.
+        `box` holds every hole pixel of `mask`: Apply clears that hole, not strokes painted while the fill ran."""
+        x0, y0, x1, y1 = box
+        self.image, self.mask_revision, self.hole = image, revision, (box, mask[y0:y1, x0:x1])
         self.errors.clear()
         self.cancelled = 0
         self.panel.reset([job.method for job in jobs])
@@ -94,7 +98,7 @@ class FillController(QObject):
         self.results.clear()
         self.previews.clear()
         self.titles.clear()
-        self.image = self.mask_revision = None
+        self.image = self.mask_revision = self.hole = None
         self.view.clear()
         self.panel.reset([])
         self.panel.set_running(False)

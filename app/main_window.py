@@ -11,6 +11,7 @@ import itertools
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal, Slot
@@ -55,6 +56,7 @@ from contextfill.app.dialogs import (
     about_text,
     ask_save_changes,
     confirm_overwrite,
+    confirm_stop_work,
     show_error,
 )
 from contextfill.app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
@@ -70,6 +72,7 @@ from contextfill.app.tools import Tool
 from contextfill.app.train_wizard import TrainWizard
 from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
 from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.imageio import format_losses
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
@@ -125,6 +128,7 @@ class MainWindow(QMainWindow):
         self._device = "not checked yet"
         self._saved_at = -1  # the undo index of the last save started
         self._close_when_saved = False
+        self._stopping_work = False  # quitting waits for the batch fills and training it stopped
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -377,12 +381,14 @@ class MainWindow(QMainWindow):
             return None
         if path.exists() and not confirm_overwrite(self, path):
             return None
-        return self._write(path)
+        return self._write(path, replace=path.exists())
 
-    def _write(self, path: Path) -> Task:
+    def _write(self, path: Path, replace: bool = True) -> Task:
+        """Save on the file worker; only a file the user agreed to replace (or the document's own) is replaced, so
+        a file that appears at `path` meanwhile is kept and the photo takes the next free name."""
         self._saved_at = self.undo_stack.index()
         self.statusBar().showMessage(f"Saving {path.name}…")
-        return self.files.save(self.document, path, self.settings.get(S.JPEG_QUALITY))
+        return self.files.save(self.document, path, self.settings.get(S.JPEG_QUALITY), replace)
 
     @Slot(object, object)
     def _on_saved(self, job: SaveJob, saved: Path) -> None:
@@ -391,7 +397,10 @@ class MainWindow(QMainWindow):
         if job.document is self.document and self.undo_stack.index() == self._saved_at:
             self.undo_stack.setClean()
         self._update_title()
-        self.statusBar().showMessage(f"Saved {saved}", 5000)
+        notes = format_losses(job.document.image.mode, saved)
+        if saved != job.path:
+            notes.insert(0, f"{job.path.name} appeared meanwhile and was left as it was")
+        self.statusBar().showMessage("; ".join([f"Saved {saved}", *notes]), 10000 if notes else 5000)
         if self._close_when_saved:
             self._close_when_saved = False
             self.close()
@@ -593,7 +602,7 @@ class MainWindow(QMainWindow):
         else:
             self.results.add(panels)
         self.tabs.setCurrentIndex(COMPARE_TAB)
-        self.fills.run(jobs, self.document.image, mask, self.layer.revision)
+        self.fills.run(jobs, self.document.image, mask, self.layer.revision, self.layer.bounds())
         where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
         self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
 
@@ -625,8 +634,12 @@ class MainWindow(QMainWindow):
         if result is None or self.document is None or self.document.image is not self.fills.image:
             return
         title = self.fills.titles[key]
-        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title))
-        self.statusBar().showMessage(f"Applied {title} — Ctrl+Z brings the comparison back", 6000)
+        command = ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title,
+                                   self.fills.hole)
+        self.undo_stack.push(command)
+        changed = " (the mask changed since this fill started: only what it filled was cleared)" \
+            if command.mask_changed else ""
+        self.statusBar().showMessage(f"Applied {title}{changed} — Ctrl+Z brings the comparison back", 8000)
 
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:
@@ -646,6 +659,7 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         dialog = BatchDialog(self.settings, self.models, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished_batch.connect(self._on_work_ended)
         dialog.open()
         return dialog
 
@@ -655,6 +669,7 @@ class MainWindow(QMainWindow):
         wizard = TrainWizard(self.settings, self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wizard.modelChosen.connect(lambda _path: self.apply_settings(before))
+        wizard.run_page.train.ended.connect(self._on_work_ended)
         wizard.open()
         return wizard
 
@@ -679,14 +694,45 @@ class MainWindow(QMainWindow):
         if state:
             self.restoreState(QByteArray(state))
 
+    def _running_work(self) -> list[tuple[str, Callable[[], None]]]:
+        """The batch fills and training runs started from this window that still run, each with how to stop it."""
+        work = [("a batch fill", d.cancel) for d in self.findChildren(BatchDialog) if d.task is not None]
+        return work + [("training", w.run_page.stop) for w in self.findChildren(TrainWizard)
+                       if w.run_page.train.is_running()]
+
+    def _stop_work(self) -> bool:
+        """Ask, then stop the batch fills and training that run; False when the user keeps them (and the window)."""
+        running = self._running_work()
+        if running and not confirm_stop_work(self, [label for label, _ in running]):
+            return False
+        self._stopping_work = bool(running)
+        for _, stop in running:
+            stop()
+        return True
+
+    @Slot()
+    def _on_work_ended(self) -> None:
+        if self._stopping_work and not self._running_work():
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel."""
-        if self.document is not None and self._has_unsaved_fill():
+        """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel. A batch fill or training
+        that runs: stop it, or Cancel. Stopping never blocks the window: a batch stops at its current file, training
+        saves a checkpoint on SIGTERM, and the window says so and closes once both have ended."""
+        if not self._stopping_work and self.document is not None and self._has_unsaved_fill():
             answer = ask_save_changes(self, self.document.display_name)
             if answer != QMessageBox.StandardButton.Discard:
                 self._close_when_saved = answer == QMessageBox.StandardButton.Save and self.save() is not None
                 event.ignore()
                 return
+        if not self._stopping_work and not self._stop_work():
+            event.ignore()
+            return
+        if running := self._running_work():
+            labels = " and ".join(label for label, _ in running)
+            self.statusBar().showMessage(f"Stopping {labels} before quitting…")
+            event.ignore()
+            return
         self.cancel_fill()
         self.runner.cancel_all()
         self.runner.wait(10_000)

@@ -62,27 +62,33 @@ class MaskEditCommand(QUndoCommand):
 
 
 class ApplyFillCommand(QUndoCommand):
-    """Replace the photo by a fill result and clear the mask it filled; undo restores both.
+    """Replace the photo by a fill result and clear the part of the mask it filled; undo restores both.
 
-    Each image travels with its QImage (the result's was made on the worker), so neither direction converts
-    pixels on the GUI thread."""
+    Strokes painted while the fill ran were never filled, so they stay: only `hole` (the box and bool pixels the
+    fill read) is cleared, inside the box holding it and the mask as it is now. Each image travels with its QImage
+    (the result's was made on the worker), so neither direction converts pixels on the GUI thread."""
 
     def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, preview: QImage,
-                 label: str) -> None:
+                 label: str, hole: tuple[tuple[int, int, int, int], np.ndarray]) -> None:
         super().__init__(f"Apply {label}")
         self._document = document
         self._layer = layer
         self._before = (document.image, document.preview)
         self._after = (result, preview)
-        self._box = layer.bounds()  # only the painted part of the mask is kept, cleared and restored
-        self._mask = layer.region(self._box) if self._box else None
+        (hx0, hy0, hx1, hy1), hole_pixels = hole
+        now = layer.bounds() or (hx0, hy0, hx1, hy1)
+        x0, y0 = min(now[0], hx0), min(now[1], hy0)
+        self._box = (x0, y0, max(now[2], hx1), max(now[3], hy1))
+        self._mask = layer.region(self._box)
+        filled = np.zeros_like(self._mask)
+        filled[hy0 - y0 : hy1 - y0, hx0 - x0 : hx1 - x0] = hole_pixels
+        self._mask_after = self._mask & ~filled
+        self.mask_changed = not np.array_equal(self._mask, filled)  # painted or erased since the fill read it
 
     def redo(self) -> None:
         self._document.set_image(*self._after)
-        if self._box:
-            self._layer.set_region(self._box, np.zeros_like(self._mask))
+        self._layer.set_region(self._box, self._mask_after)
 
     def undo(self) -> None:
         self._document.set_image(*self._before)
-        if self._box:
-            self._layer.set_region(self._box, self._mask)
+        self._layer.set_region(self._box, self._mask)

@@ -5,7 +5,8 @@ the first file and stops it at once. Used by `contextfill batch` and by the GUI'
 Output names: a result keeps its input's name and format (photo.jpg -> photo.jpg, at JPEG quality 95 with EXIF
 and ICC kept); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
 same stem the name says which input it came from (photo.tif, photo.webp -> photo-tif.png, photo-webp.png). An
-existing file is never replaced: the result takes name-2, name-3... instead.
+existing file is never replaced: the result takes name-2, name-3... instead. An empty file is no result (a run
+killed while publishing leaves one where links are not available): it counts as missing, for --skip-existing too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PIL import Image
 
 from .devices import resolve_device
 from .errors import Cancelled, InpaintError
-from .imageio import load_image, load_mask, save_image
+from .imageio import format_losses, is_missing, load_image, load_mask, save_image
 from .masks import center_mask
 from .pipeline import get_model, inpaint
 
@@ -149,7 +150,7 @@ def run_batch(
         if cancel and cancel():
             raise Cancelled()
         target = output / output_name(path, fmt, stems[path.stem.lower()] > 1)
-        if target.exists() and skip_existing:
+        if skip_existing and not is_missing(target):
             summary.skipped.append(path)
             report(f"skip {path.name}: {target.name} exists")
         else:
@@ -157,6 +158,9 @@ def run_batch(
                 image = load_image(path)
                 result = inpaint(image, masks.for_image(path, image.size), method=method, model=model, device=dev,
                                  patch_options=patch_options, cancel=cancel)
+                result.notes.extend(format_losses(result.image.mode, target))
+                if is_missing(target):
+                    target.unlink(missing_ok=True)  # an empty file is a kill's leftover, not a result: its name is free
                 written = save_image(result.image, target, replace=False, **_keep_metadata(result.image))
             except Cancelled:
                 raise

@@ -77,7 +77,7 @@ def _add_batch(sub) -> None:
     p.add_argument("--format", choices=list(FORMATS), help="write every result in this format (default: the photo's)")
     p.add_argument("--max-megapixels", type=float, default=round(max_megapixels()),
                    help="refuse larger images, a guard against decompression bombs (default: %(default)s, Pillow's)")
-    p.add_argument("--skip-existing", action="store_true", help="leave inputs whose output already exists")
+    p.add_argument("--skip-existing", action="store_true", help="leave inputs whose output already exists (an empty file, a killed run's leftover, is filled)")
     p.add_argument("--shard", help="K/N: process every N-th file starting at K (0-based); default under torchrun: rank/world")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .errors import InpaintError
-from .imageio import load_image
+from .imageio import load_image, to_rgb
 
 
 def find_photos(root: str | Path) -> list[Path]:
@@ -39,7 +39,7 @@ def load_photos(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                image = load_image(path).convert("RGB")
+                image = to_rgb(load_image(path))
         except InpaintError as exc:
             warn(f"warning: skipping {exc}")
             continue

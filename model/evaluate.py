@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from .data import find_photos
 from .errors import InpaintError
-from .imageio import atomic_write, load_image
+from .imageio import atomic_write, load_image, to_rgb
 from .masks import blob_mask, center_mask
 from .peers import PEER_METHODS, peer_fill
 from .pipeline import METHODS, inpaint
@@ -52,7 +52,7 @@ def hole_metrics(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[
 def protocol_sample(image: Image.Image, protocol: str, index: int, seed: int = 0) -> tuple[Image.Image, np.ndarray]:
     """The square test image and its hole for one photo under a protocol."""
     size = PROTOCOLS[protocol]
-    square = ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS)
+    square = ImageOps.fit(to_rgb(image), (size, size), Image.Resampling.LANCZOS)
     if protocol == "center":
         return square, center_mask(size, size)
     rng = np.random.default_rng([seed, index])

@@ -19,6 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import InpaintError
 
 WORKING_MODES = ("RGB", "RGBA", "L")
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # greyscale in more than 8 bits
+BITS_KEY = "contextfill.bits"  # image.info: bits per channel in the file, where Pillow decoded them to fewer
 
 
 def max_megapixels() -> float:
@@ -38,6 +40,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            bits = _decoded_bits(im)
             im.load()
             info = dict(im.info)
             out = ImageOps.exif_transpose(im, in_place=True) or im  # no second full-size copy
@@ -48,7 +51,18 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     for key in ("icc_profile", "exif"):
         if key in info and key not in out.info:
             out.info[key] = info[key]
+    if bits > 8:
+        out.info[BITS_KEY] = bits
     return out
+
+
+def _decoded_bits(im: Image.Image) -> int:
+    """16 for a 16-bit-per-channel colour file (PNG, TIFF), which Pillow decodes to 8 bits with no trace once it is
+    loaded: only the decoder's raw mode says so beforehand. 8 otherwise (16-bit greyscale keeps its depth)."""
+    if im.mode not in ("RGB", "RGBA"):
+        return 8
+    raw = [tile[3][0] if isinstance(tile[3], tuple) else tile[3] for tile in im.tile]
+    return 16 if any(isinstance(r, str) and ";16" in r for r in raw) else 8
 
 
 def _unreadable(path: Path, exc: Exception) -> str:
@@ -82,16 +96,22 @@ def _too_many_pixels(exc: Exception) -> str:
     return f"{size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} MP, {limit}"
 
 
+def _grey_levels(image: Image.Image) -> tuple[np.ndarray, float]:
+    """A DEEP_MODES image's values and the value of white: 65535 for 16 bits, 255 for 8-bit values stored as 32."""
+    arr = np.asarray(image, dtype=np.float64)
+    return arr, 65535.0 if arr.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+
+
 def to_working_mode(image: Image.Image) -> tuple[Image.Image, str | None]:
     """Convert to RGB, RGBA or L; return the image and a note saying what was converted, if anything."""
     mode = image.mode
     if mode in WORKING_MODES:
-        return image, None
+        bits = image.info.get(BITS_KEY, 8)
+        return image, f"reduced {bits}-bit colour to 8 bits per channel (results are 8-bit)" if bits > 8 else None
     if mode in ("1",):
         return image.convert("L"), "converted 1-bit image to 8-bit greyscale"
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+    if mode in DEEP_MODES:
+        arr, top = _grey_levels(image)
         return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L"), (
             f"converted {mode} image to 8-bit greyscale"
         )
@@ -104,6 +124,11 @@ def to_working_mode(image: Image.Image) -> tuple[Image.Image, str | None]:
     if mode in ("RGBa",):
         return image.convert("RGBA"), "converted premultiplied RGBA to RGBA"
     return image.convert("RGB"), f"converted {mode} image to RGB"
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels as a person sees them: Pillow's own convert("RGB") clamps 16-bit greyscale to 255 (near white)."""
+    return to_working_mode(image)[0].convert("RGB")
 
 
 def load_mask(path_or_image, size: tuple[int, int]) -> np.ndarray:
@@ -124,6 +149,9 @@ def load_mask(path_or_image, size: tuple[int, int]) -> np.ndarray:
         alpha = np.asarray(im)[..., 3]
         grey = np.asarray(im.convert("L"))
         return (grey > 127) & (alpha > 127)
+    if im.mode in DEEP_MODES:  # Pillow's convert("L") clamps: a faint 1000 of 65535 would become white
+        arr, top = _grey_levels(im)
+        return arr > top / 2
     return np.asarray(im if im.mode == "L" else im.convert("L")) > 127
 
 
@@ -166,8 +194,21 @@ def _publish_new(tmp: Path, path: Path) -> Path:
                 os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             except FileExistsError:
                 continue
-            os.replace(tmp, candidate)
+            try:
+                os.replace(tmp, candidate)
+            except BaseException:
+                candidate.unlink(missing_ok=True)  # an empty claim left behind would pass for a result
+                raise
             return candidate
+
+
+def is_missing(path: Path) -> bool:
+    """No file, or an empty one: what a process killed between claiming a name and filling it leaves (see
+    _publish_new), never a result."""
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -204,6 +245,14 @@ def save_image(image: Image.Image, path: str | os.PathLike, *, replace: bool = T
     if apart and holds_gil(fmt, params) and not getattr(sys, "frozen", False):
         return atomic_write(path, partial(_save_in_child, image, fmt, params), replace=replace)
     return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params), replace=replace)
+
+
+def format_losses(mode: str, path: str | os.PathLike) -> list[str]:
+    """What saving pixels of `mode` to `path` drops, in words for the result's notes (save_image drops it
+    silently): among the working modes only JPEG loses anything, the transparency."""
+    if Image.registered_extensions().get(Path(path).suffix.lower()) == "JPEG" and mode in ("RGBA", "LA", "PA"):
+        return ["JPEG keeps no transparency: saved without the alpha channel (PNG, WebP or TIFF keep it)"]
+    return []
 
 
 def holds_gil(fmt: str, params: dict) -> bool:

@@ -30,13 +30,15 @@ def app_settings(tmp_path, monkeypatch, qapp) -> S.Settings:
 @dataclass
 class Dialogs:
     """What the window tried to tell or ask the user; `overwrite` is the answer to 'Replace file?', `save_changes`
-    the button pressed in 'Save changes?'."""
+    the button pressed in 'Save changes?', `stop_work` the answer to 'Stop and quit?' (a batch or training runs)."""
 
     errors: list[tuple[str, str]] = field(default_factory=list)
     overwrite_asked: list[Path] = field(default_factory=list)
     overwrite: bool = False
     save_changes_asked: list[str] = field(default_factory=list)
     save_changes: QMessageBox.StandardButton = QMessageBox.StandardButton.Discard
+    stop_work_asked: list[list[str]] = field(default_factory=list)
+    stop_work: bool = True
 
 
 @pytest.fixture
@@ -55,6 +57,12 @@ def dialogs(monkeypatch) -> Dialogs:
         return record.save_changes
 
     monkeypatch.setattr("contextfill.app.main_window.ask_save_changes", ask)
+
+    def stop(parent, running):
+        record.stop_work_asked.append(list(running))
+        return record.stop_work
+
+    monkeypatch.setattr("contextfill.app.main_window.confirm_stop_work", stop)
     return record
 
 

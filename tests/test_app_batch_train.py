@@ -261,3 +261,51 @@ def test_wizard_shows_the_error_of_a_failed_run(qtbot, wizard, tmp_path):
     assert len(wizard.errors) == 1 and "no usable photos to train on" in wizard.errors[0]
     assert "exit code 2" in wizard.run_page.status.text()
     assert not wizard.run_page.use_button.isVisible()
+
+
+def test_quit_asks_then_stops_the_batch_and_training_with_a_checkpoint(qtbot, window, dialogs, photo_dir,  # noqa: F811
+                                                                        tmp_path, monkeypatch):
+    """Quitting while a batch fills and training runs asks first; Stop cancels the batch and sends training SIGTERM,
+    and the window stays, saying so, until the checkpoint is written; then it closes by itself."""
+    import contextfill.model.batch
+    from contextfill import model
+    from contextfill.model.errors import Cancelled
+
+    filling = threading.Event()
+
+    def until_cancelled(image, mask, *, cancel, **kwargs):
+        filling.set()
+        while not cancel():
+            threading.Event().wait(0.01)
+        raise Cancelled()
+
+    monkeypatch.setattr(model.batch, "inpaint", until_cancelled)
+    errors: list[str] = []
+    for where in ("batch_dialog", "train_wizard"):
+        monkeypatch.setattr(f"contextfill.app.{where}.show_error", lambda parent, title, message, details=None:
+                            errors.append(message))
+    batch = window.open_batch_dialog()
+    batch.mask_kind.setCurrentIndex(batch.mask_kind.findData("center"))
+    batch.input_edit.setText(str(photo_dir))
+    batch.output_edit.setText(str(tmp_path / "out"))
+    assert batch.start()
+    wizard = window.open_train_wizard()
+    _start(wizard, photo_dir, tmp_path / "run", "--steps", "1000000")  # a real (tiny-model) run that cannot finish
+    page = wizard.run_page
+    qtbot.waitUntil(lambda: page.progress.format() == "step %v / %m" and page.progress.value() > 0,
+                    timeout=TRAIN_TIMEOUT_MS)
+    qtbot.waitUntil(filling.is_set, timeout=10_000)
+
+    dialogs.stop_work = False  # Cancel: nothing stops, the window stays
+    window.close()
+    assert dialogs.stop_work_asked == [["a batch fill", "training"]]
+    assert window.isVisible() and batch.task is not None and page.train.is_running()
+
+    dialogs.stop_work = True
+    window.close()
+    assert window.isVisible() and "Stopping a batch fill and training" in window.statusBar().currentMessage()
+    assert "Stopping" in page.status.text() and page.train.stopping
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TRAIN_TIMEOUT_MS)
+    assert len(dialogs.stop_work_asked) == 2 and errors == []
+    assert batch.task is None and batch.status.text().startswith("Cancelled: 0 filled")
+    assert page.stopped_at is not None and (tmp_path / "run" / "checkpoint.pt").is_file()

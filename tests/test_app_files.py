@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_fixtures import app_settings, dialogs, drag, finished, photo_path, window  # noqa: F401
+from conftest import make_photo
 from PIL import Image
 from PySide6.QtCore import QMimeData, QRect, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
+from test_batch_robust import png16
 
 from contextfill.app import settings as S
 from contextfill.app.dialogs import SettingsDialog, about_text
@@ -46,6 +48,46 @@ def test_save_asks_before_replacing_and_replaces_when_confirmed(qtbot, window, d
     assert dialogs.overwrite_asked == [target]
     assert Image.open(target).size == (160, 120)
     assert not list(tmp_path.glob(".out-*")), "no temporary file left behind"
+
+
+def test_a_file_that_appears_while_saving_is_kept_and_the_photo_takes_the_next_name(qtbot, window, dialogs,
+                                                                                     tmp_path, monkeypatch):
+    """Save As checks the name when it is chosen; a file that another program writes there before the save is
+    published is never replaced: the photo takes out-2.png, and the status bar says so."""
+    import contextfill.app.file_controller as files
+
+    target = tmp_path / "out.png"
+    real = files.save_image
+
+    def someone_else_writes_first(image, path, **params):
+        target.write_bytes(b"another program's file")
+        return real(image, path, **params)
+
+    monkeypatch.setattr(files, "save_image", someone_else_writes_first)
+    assert finished(qtbot, window, window.save_as(target))
+    assert dialogs.overwrite_asked == [] and target.read_bytes() == b"another program's file"
+    saved = tmp_path / "out-2.png"
+    assert np.array_equal(np.asarray(Image.open(saved)), np.asarray(window.document.image))
+    assert window.document.saved_path == saved
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"Saved {saved}") and "out.png appeared meanwhile" in message
+
+
+def test_saving_a_transparent_photo_as_jpeg_says_the_transparency_is_dropped(qtbot, window, tmp_path):
+    cutout = Image.open(window.document.path).convert("RGBA")
+    cutout.putalpha(128)
+    cutout.save(tmp_path / "cutout.png")
+    assert finished(qtbot, window, window.open_path(tmp_path / "cutout.png"))
+    assert finished(qtbot, window, window.save_as(tmp_path / "cutout.jpg"))
+    assert "JPEG keeps no transparency" in window.statusBar().currentMessage()
+    assert finished(qtbot, window, window.save_as(tmp_path / "cutout-kept.png"))
+    assert "transparency" not in window.statusBar().currentMessage()
+
+
+def test_a_16_bit_photo_says_on_opening_that_it_is_edited_in_8_bits(qtbot, window, tmp_path):
+    deep = png16(tmp_path / "deep.png", np.asarray(make_photo(96, 64), np.uint16) * 257)
+    assert finished(qtbot, window, window.open_path(deep))
+    assert "reduced 16-bit colour to 8 bits per channel" in window.statusBar().currentMessage()
 
 
 def test_jpeg_keeps_exif_and_icc_and_orientation_is_applied(qtbot, app_settings, dialogs, tmp_path):

@@ -150,3 +150,34 @@ def test_model_preload_reports_the_model(qtbot, window):
     assert blocker.args == [True]
     assert "tiny.pt" in window.fill_panel.model_label.text()
     assert "CPU" in window.device_status.text()
+
+
+def test_apply_clears_only_the_hole_it_filled(qtbot, window, monkeypatch):
+    """A stroke painted while a fill runs was never filled: Apply keeps it, and says the mask changed since."""
+    import contextfill.model.pipeline
+    from contextfill import model
+
+    real, release = model.pipeline.inpaint, threading.Event()
+
+    def held(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.pipeline, "inpaint", held)
+    filled = _paint_hole(qtbot, window, (60, 40, 100, 80))
+    _choose(window, ["patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+        later = _paint_hole(qtbot, window, (10, 10, 30, 30)) & ~filled  # painted while the fill runs
+        release.set()
+    assert later.any()
+    before_apply = window.layer.array()
+    window.tabs.setCurrentIndex(1)
+    qtbot.mouseClick(window.results.panel("patch").view.viewport(), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.results.apply_button, Qt.MouseButton.LeftButton)
+    assert np.array_equal(window.layer.array(), later), "only the hole that was filled is cleared"
+    assert "mask changed" in window.statusBar().currentMessage()
+    window.undo_action.trigger()
+    assert np.array_equal(window.layer.array(), before_apply)
+    window.redo_action.trigger()
+    assert np.array_equal(window.layer.array(), later)

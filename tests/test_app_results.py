@@ -83,3 +83,25 @@ def test_uncaught_exception_is_logged_and_shown(app_settings, monkeypatch, caplo
             sys.excepthook(*sys.exc_info())
     assert shown and shown[0][0] == "RuntimeError: boom" and "Traceback" in shown[0][1]
     assert FATAL_MARKER in caplog.text
+
+
+def test_an_exception_on_a_worker_thread_is_shown_from_the_gui_thread(qtbot, monkeypatch, caplog):
+    """A dialog is a widget, which only the GUI thread may make: a worker's uncaught exception is logged at once
+    and shown from the GUI thread."""
+    shown = []
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    install_excepthook(lambda message, details: shown.append((message, details, threading.current_thread())))
+
+    def fail() -> None:
+        raise ValueError("worker boom")
+
+    with caplog.at_level(logging.CRITICAL):
+        worker = threading.Thread(target=fail)
+        worker.start()
+        worker.join()
+        assert FATAL_MARKER in caplog.text and "worker boom" in caplog.text
+        qtbot.waitUntil(lambda: bool(shown), timeout=5_000)
+    message, details, thread = shown[0]
+    assert message == "ValueError: worker boom" and "Traceback" in details
+    assert thread is threading.main_thread()

@@ -43,6 +43,20 @@ def png_bomb(path: Path, side: int = 24000) -> Path:
     return path
 
 
+def png16(path: Path, levels: np.ndarray) -> Path:
+    """A 16-bit-per-channel PNG (greyscale for (H, W), RGB for (H, W, 3)), which Pillow reads but cannot write."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    levels = np.asarray(levels, ">u2")
+    h, w = levels.shape[:2]
+    rows = b"".join(b"\0" + levels[y].tobytes() for y in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 16, 0 if levels.ndim == 2 else 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+    return path
+
+
 def truncated_jpeg(path: Path) -> Path:
     buf = io.BytesIO()
     make_photo(120, 90, seed=9).save(buf, "JPEG")
@@ -171,6 +185,77 @@ def test_without_hard_links_a_name_is_claimed_then_filled(tmp_path, monkeypatch)
     assert atomic_write(tmp_path / "a.png", lambda tmp: Path(tmp).write_text("new"), replace=False).name == "a-2.png"
     assert (tmp_path / "a.png").read_text() == "earlier" and (tmp_path / "a-2.png").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-2.png", "a.png"]
+
+
+def test_a_publish_cut_short_leaves_no_empty_claim_and_an_empty_output_counts_as_missing(photo_dir, tmp_path,
+                                                                                         monkeypatch):
+    """Without hard links a name is claimed empty, then filled: a failure between the two removes the claim, and an
+    empty file that a killed run left behind is no result: --skip-existing fills it, under its own name."""
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    def killed(src, dst):
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "link", no_links)
+        patch.setattr(os, "replace", killed)
+        with pytest.raises(OSError):
+            atomic_write(tmp_path / "a.png", lambda tmp: Path(tmp).write_text("new"), replace=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"], "no empty a.png, no temporary file"
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p0.png").write_bytes(b"")
+    lines: list[str] = []
+    summary = run_batch(photo_dir, out, "center", method="patch", skip_existing=True, report=lines.append)
+    assert len(summary.done) == 4 and summary.skipped == [] and not any(line.startswith("skip") for line in lines)
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    with Image.open(out / "p0.png") as filled:
+        assert filled.size == Image.open(photo_dir / "p0.png").size
+
+
+def test_16_bit_masks_threshold_on_their_values_and_16_bit_photos_say_so(tmp_path):
+    """A faint 1000/65535 grey is no hole (Pillow's convert("L") clamps it to white); 16-bit greyscale trains and
+    scores at its own brightness, not near white; 16-bit colour is read as 8 bits, and the batch line says so."""
+    from contextfill.model.data import load_photos
+    from contextfill.model.evaluate import protocol_sample
+    from contextfill.model.imageio import load_mask
+
+    levels = np.full((64, 96), 1000, np.uint16)
+    levels[20:40, 30:60] = 60000
+    hole = load_mask(png16(tmp_path / "mask16.png", levels), (96, 64))
+    expected = np.zeros((64, 96), bool)
+    expected[20:40, 30:60] = True
+    assert np.array_equal(hole, expected)
+
+    grey = png16(tmp_path / "grey16.png", np.full((64, 96), 30000, np.uint16))  # 30000/65535 of white: 117 in 8 bits
+    trained = load_photos([grey], max_short_side=64)[grey]
+    assert trained.shape == (3, 64, 96) and abs(float(trained.float().mean()) - 117) < 2
+    square, _ = protocol_sample(load_image(grey), "center", 0)
+    assert abs(float(np.asarray(square, float).mean()) - 117) < 2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    png16(photos / "deep.png", np.asarray(make_photo(96, 64), np.uint16) * 257)
+    lines: list[str] = []
+    summary = run_batch(photos, tmp_path / "out", "center", method="patch", report=lines.append)
+    assert len(summary.done) == 1
+    assert lines[0].startswith("ok   deep.png") and "reduced 16-bit colour to 8 bits per channel" in lines[0]
+
+
+def test_rgba_to_jpeg_says_the_transparency_is_dropped(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rgba = make_photo(96, 64).convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 128))
+    rgba.save(photos / "cutout.png")
+    lines: list[str] = []
+    run_batch(photos, tmp_path / "jpg", "center", method="patch", fmt="jpg", report=lines.append)
+    assert lines[0].startswith("ok   cutout.png") and "JPEG keeps no transparency" in lines[0]
+    lines.clear()
+    run_batch(photos, tmp_path / "png", "center", method="patch", report=lines.append)
+    assert "transparency" not in lines[0]
 
 
 def test_new_files_get_the_usual_permissions(tmp_path):
