@@ -7,6 +7,7 @@ reads the JSON lines the engine prints and shows them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -69,6 +70,13 @@ def train_command(args: list[str]) -> tuple[str, list[str]]:
 
 def runs_dir() -> Path:
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "runs"
+
+
+def run_name(photos: str) -> str:
+    """The photo folder's name and a digest of its whole path: ~/Camera/DCIM and ~/Phone/DCIM get two runs, so
+    fine-tuning on one never resumes the other's."""
+    path = Path(photos).expanduser().absolute()
+    return f"{path.name or 'photos'}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
 def has_checkpoint(run_dir: str) -> bool:
@@ -237,7 +245,7 @@ class SetupPage(QWizardPage):
     def _on_photos_changed(self, text: str) -> None:
         """Name the run after the photo folder until the user picks a run folder."""
         if text.strip() and self.run_edit.text() in ("", self._auto_run):
-            self._auto_run = str(runs_dir() / (Path(text.strip()).name or "photos"))
+            self._auto_run = str(runs_dir() / run_name(text.strip()))
             self.run_edit.setText(self._auto_run)
         self.completeChanged.emit()
 

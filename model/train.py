@@ -121,10 +121,12 @@ class Reporter:
             print(("\n" if event in ("val", "checkpoint") else "") + f"{event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1). The backend follows the device the run uses: NCCL only
+    moves CUDA tensors, so `--device cpu` on a machine with a GPU needs Gloo."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -192,11 +194,15 @@ def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: 
     return floor + (anchor_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) -> Path | None:
     """Run training; returns the path of the exported inference model (rank 0) or None."""
     if cfg.dry_run:
         cfg.apply_dry_run()
-    rank, world = _distributed()
     out = Path(cfg.out)
     resume_path = out / "checkpoint.pt"
     state = None
@@ -205,6 +211,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             raise InpaintError(f"nothing to resume: {resume_path} does not exist")
         state = ckpt.load_checkpoint(resume_path)
         saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
+        if cfg.data and Path(cfg.data).expanduser().resolve() != Path(saved.data).expanduser().resolve():
+            raise InpaintError(
+                f"{out} holds a run on the photos in {saved.data}, not {cfg.data}: resume it with those photos, "
+                "or choose a new run folder to train on these"
+            )
         default = TrainConfig()
         ignored = sorted(
             k for k in TrainConfig.__dataclass_fields__
@@ -213,16 +224,16 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         for k in RESUMABLE:
             setattr(saved, k, getattr(cfg, k))
         cfg = saved
+    device = resolve_device(cfg.device)
+    rank, world = _distributed(device)
+    if world > 1 and device.type == "cuda":
+        torch.cuda.set_device(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     report = Reporter(cfg.json, out / "log.jsonl" if rank == 0 else None) if rank == 0 else (lambda *a, **k: None)
     if state is not None and ignored:
         report("warning", message="--resume keeps the run's own settings; ignored: " + ", ".join("--" + k.replace("_", "-") for k in ignored))
 
-    device = resolve_device(cfg.device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
     gcfg = cfg.generator_config()
     init_record: dict = {}
     if cfg.init and state is None:
@@ -375,10 +386,9 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             rng = np.random.default_rng([cfg.seed, rank, step])
             images = sampler.batch(cfg.batch_size, rng).to(device)
             masks = torch.from_numpy(make_batch(strategy, cfg.batch_size, gcfg.image_size, rng)).to(device)
-            for group in opt_g.param_groups:
-                group["lr"] = lr_at(step)
-            for group in opt_d.param_groups:
-                group["lr"] = lr_at(step) / 10
+            _set_lr(opt_g, lr_at(step))
+            _set_lr(opt_d, lr_at(step) / 10)  # both critics learn 10x slower than the generator, on its schedule
+            _set_lr(opt_dl, lr_at(step) / 10)
             target = images * 2 - 1
             pred = G_train(generator_input(images, masks, gcfg.fill))
             loss_rec = reconstruction_loss(pred, target, masks)

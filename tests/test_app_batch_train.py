@@ -261,3 +261,14 @@ def test_wizard_shows_the_error_of_a_failed_run(qtbot, wizard, tmp_path):
     assert len(wizard.errors) == 1 and "no usable photos to train on" in wizard.errors[0]
     assert "exit code 2" in wizard.run_page.status.text()
     assert not wizard.run_page.use_button.isVisible()
+
+
+def test_wizard_gives_photo_folders_of_the_same_name_their_own_runs(qtbot, wizard, tmp_path):
+    setup = wizard.setup_page
+    setup.photos_edit.setText(str(tmp_path / "Camera" / "DCIM"))
+    camera = Path(setup.run_edit.text())
+    setup.photos_edit.setText(str(tmp_path / "Phone" / "DCIM"))
+    phone = Path(setup.run_edit.text())
+    assert camera != phone and camera.name.startswith("DCIM") and phone.name.startswith("DCIM")
+    setup.photos_edit.setText(str(tmp_path / "Camera" / "DCIM"))
+    assert Path(setup.run_edit.text()) == camera  # the same photos find their run again, to resume it
