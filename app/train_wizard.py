@@ -50,7 +50,6 @@ DURATIONS = (
 )
 DEFAULT_MINUTES = 30
 CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
-FINE_TUNE_ARGS = ("--lr", "1e-4", "--freeze-norm", "--adv-weight", "0")
 PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
 BATCH_SIZE = 32  # the engine's default
 FEW_STEPS = 200  # fewer steps than this change a model little
@@ -276,10 +275,8 @@ class SetupPage(QWizardPage):
                 "--minutes", str(self.minutes()), "--device", device, "--json"]
         if self.resume.isChecked():
             return [*args, "--resume"]
-        # Measured on photos-val (12 photos to fine-tune, 7 to score, 10 minutes; MODEL_CARD.md): re-estimated
-        # BatchNorm statistics cost most, frozen ones at lr 1e-4 least; without the adversarial loss (its critic
-        # starts untrained when fine-tuning from a model file) it did best on both protocols.
-        return [*args, "--init", str(self.model_path.absolute()), *FINE_TUNE_ARGS]
+        # --init fine-tunes with the engine's measured recipe (FINE_TUNE_RECIPE), as the command line does.
+        return [*args, "--init", str(self.model_path.absolute())]
 
 
 class RunPage(QWizardPage):

@@ -96,6 +96,21 @@ def test_fine_tune_from_a_model(photo_dir, tmp_path, tiny_model_path):
     assert res.returncode == 0, res.stderr
     model = load_model(tmp_path / "ft" / "model.pt", "cpu")
     assert model.config.image_size == 32 and model.record["init"] == str(tiny_model_path)
+    config = load_checkpoint(tmp_path / "ft" / "checkpoint.pt")["config"]
+    assert (config["lr"], config["freeze_norm"], config["adv_weight"]) == (1e-4, True, 0.0)  # the wizard's recipe
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], (5e-4, False, 0.001)),  # from scratch: the training defaults
+    (["--init", "m.pt"], (1e-4, True, 0.0)),  # fine-tuning: the recipe
+    (["--init", "m.pt", "--lr", "3e-4", "--no-freeze-norm"], (3e-4, False, 0.0)),  # what the user says wins
+    (["--init", "m.pt", "--adv-weight", "0.001", "--freeze-norm"], (1e-4, True, 0.001)),
+])
+def test_fine_tuning_takes_the_recipe_for_what_the_command_line_leaves_out(given, expected):
+    from contextfill.model.cli import build_parser, train_config
+
+    config = train_config(build_parser().parse_args(["train", "--data", "d", "--out", "o", *given]))
+    assert (config.lr, config.freeze_norm, config.adv_weight) == expected
 
 
 def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
