@@ -24,7 +24,8 @@ import torch.distributed as dist
 from PIL import Image
 
 from . import checkpoint as ckpt
-from .data import CropSampler, find_photos, load_photos, split_photos
+from .batches import DeviceCrops, hole_masks
+from .data import find_photos, load_photos, split_photos
 from .devices import describe, resolve_device
 from .errors import InpaintError
 from .imageio import atomic_write
@@ -32,7 +33,6 @@ from .losses import (
     adversarial_losses, feature_matching, generator_adversarial, local_adversarial_losses, local_generator_adversarial,
     reconstruction_loss, texture_strength_loss,
 )
-from .masks import make_batch
 from .networks import (
     DEFAULT_SIZES, Discriminator, GeneratorConfig, PatchDiscriminator, build_generator, count_parameters, generator_input,
 )
@@ -300,12 +300,14 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     loaded = load_photos(paths, cfg.max_short_side, warn if rank == 0 else lambda m: None, progress if rank == 0 else None)
     # Split what could be read, so one unreadable file never leaves the training side empty.
     train_paths, val_paths = split_photos(list(loaded), cfg.val_fraction, cfg.seed)
-    sampler = CropSampler([loaded[p] for p in train_paths], gcfg.image_size, cfg.max_zoom_out)
-    val_sampler = CropSampler([loaded[p] for p in val_paths], gcfg.image_size, cfg.max_zoom_out) if val_paths else None
-    val_rng = np.random.default_rng([cfg.seed, 999_999])
-    val_images = val_sampler.batch(cfg.val_crops, val_rng) if val_sampler and rank == 0 else None
-    val_masks = torch.from_numpy(make_batch(cfg.mask_strategy if cfg.arch != "center" else "center", cfg.val_crops, gcfg.image_size, val_rng)) if val_images is not None else None
     strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
+    sampler = DeviceCrops([loaded[p] for p in train_paths], gcfg.image_size, device, cfg.max_zoom_out)
+    val_images = val_masks = None
+    if val_paths and rank == 0:  # fixed held-out crops and holes, kept on the CPU beside the predictions
+        cpu, val_rng = torch.device("cpu"), np.random.default_rng([cfg.seed, 999_999])
+        val_images = DeviceCrops([loaded[p] for p in val_paths], gcfg.image_size, cpu, cfg.max_zoom_out).batch(cfg.val_crops, val_rng)
+        val_masks = hole_masks(strategy, cfg.val_crops, gcfg.image_size, val_rng, cpu)
+    del loaded  # the samplers hold their own copies
 
     def lr_at(step: int) -> float:
         ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
@@ -313,7 +315,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
 
     report(
         "start", step=start_step, steps=cfg.steps, minutes=cfg.minutes, device=describe(device), world_size=world,
-        parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
+        parameters=count_parameters(G), train_photos=len(sampler), val_photos=len(val_paths), arch=gcfg.arch,
         lr=round(lr_at(start_step), 10),
     )
 
@@ -378,7 +380,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     def record() -> dict:
         return {
             "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
-            "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
+            "parameters": count_parameters(G), "train_photos": len(sampler), "data": str(cfg.data),
             "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
             "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "ema": cfg.ema, "lr": cfg.lr, "history": history, **init_record,
         }
@@ -396,8 +398,8 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     try:
         while step < cfg.steps:
             rng = np.random.default_rng([cfg.seed, rank, step])
-            images = sampler.batch(cfg.batch_size, rng).to(device)
-            masks = torch.from_numpy(make_batch(strategy, cfg.batch_size, gcfg.image_size, rng)).to(device)
+            images = sampler.batch(cfg.batch_size, rng)
+            masks = hole_masks(strategy, cfg.batch_size, gcfg.image_size, rng, device)
             _set_lr(opt_g, lr_at(step))
             _set_lr(opt_d, lr_at(step) / 10)  # both critics learn 10x slower than the generator, on its schedule
             _set_lr(opt_dl, lr_at(step) / 10)
