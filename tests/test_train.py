@@ -305,3 +305,10 @@ def test_resume_refuses_other_photos_than_the_run_was_trained_on(photo_dir, tmp_
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert str(photo_dir) in res.stderr and str(other) in res.stderr and "new run folder" in res.stderr
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2  # nothing was trained on the wrong photos
+
+
+@pytest.mark.cuda
+def test_a_dry_run_trains_on_cuda(photo_dir, tmp_path):
+    model = train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=4, device="cuda"))
+    record = load_model(model, "cpu").record
+    assert record["steps"] == 4 and record["device"].startswith("CUDA")
