@@ -17,6 +17,7 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser("train", help="train or fine-tune a context encoder on a folder of photos")
     p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--objects", help="folder of RGBA cut-outs pasted onto copies of the photos (things, not only scenery)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, previews and the final model.pt")
     p.add_argument("--init", help="start from this model or checkpoint (fine-tuning: unless given, --lr 1e-4, "
                    "--freeze-norm and --adv-weight 0, the wizard's recipe)")

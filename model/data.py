@@ -30,16 +30,17 @@ def find_photos(root: str | Path) -> list[Path]:
 
 def load_photos(
     paths: list[Path], max_short_side: int, warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, mode: str = "RGB",
 ) -> dict[Path, torch.Tensor]:
-    """Decode each photo once (EXIF orientation applied) to a uint8 (3, H, W) tensor, keyed by path; unreadable
-    files are skipped with one warning each. `progress(done, total)` follows the decoding, which can take a while."""
+    """Decode each photo once (EXIF orientation applied) to a uint8 (C, H, W) tensor in `mode` (RGBA for
+    cut-outs), keyed by path; unreadable files are skipped with one warning each. `progress(done, total)`
+    follows the decoding, which can take a while."""
     photos: dict[Path, torch.Tensor] = {}
     for done, path in enumerate(paths, 1):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                image = load_image(path).convert("RGB")
+                image = load_image(path).convert(mode)
         except InpaintError as exc:
             warn(f"warning: skipping {exc}")
             continue

@@ -26,6 +26,7 @@ from PIL import Image
 from . import checkpoint as ckpt
 from .batches import DeviceCrops, hole_masks
 from .data import find_photos, load_photos, split_photos
+from .objects import paste_objects
 from .devices import describe, resolve_device
 from .errors import InpaintError
 from .imageio import atomic_write
@@ -49,6 +50,7 @@ FINE_TUNE_RECIPE = {"lr": 1e-4, "freeze_norm": True, "adv_weight": 0.0}
 @dataclass
 class TrainConfig:
     data: str = ""
+    objects: str = ""  # a folder of RGBA cut-outs pasted onto copies of the training photos (objects.py)
     out: str = "runs/default"
     init: str | None = None
     arch: str = "inpaint"
@@ -301,7 +303,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     # Split what could be read, so one unreadable file never leaves the training side empty.
     train_paths, val_paths = split_photos(list(loaded), cfg.val_fraction, cfg.seed)
     strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
-    sampler = DeviceCrops([loaded[p] for p in train_paths], gcfg.image_size, device, cfg.max_zoom_out)
+    train_photos = [loaded[p] for p in train_paths]
+    if cfg.objects:
+        cutouts = load_photos(find_photos(cfg.objects), cfg.max_short_side, warn if rank == 0 else lambda m: None, mode="RGBA")
+        train_photos += paste_objects(train_photos, list(cutouts.values()), cfg.seed)
+    sampler = DeviceCrops(train_photos, gcfg.image_size, device, cfg.max_zoom_out)
     val_images = val_masks = None
     if val_paths and rank == 0:  # fixed held-out crops and holes, kept on the CPU beside the predictions
         cpu, val_rng = torch.device("cpu"), np.random.default_rng([cfg.seed, 999_999])
@@ -380,7 +386,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     def record() -> dict:
         return {
             "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
-            "parameters": count_parameters(G), "train_photos": len(sampler), "data": str(cfg.data),
+            "parameters": count_parameters(G), "train_photos": len(sampler), "data": str(cfg.data), "objects": cfg.objects,
             "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
             "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "ema": cfg.ema, "lr": cfg.lr, "history": history, **init_record,
         }

@@ -162,7 +162,7 @@ def train(env: dict[str, str], data: Path, out: Path, minutes: float, dry_run: b
     average, in the model format: what the next lent GPU starts from; Adam restarts, hence the warm-up)."""
     start_from = GPU_START if GPU_START.is_file() else DEFAULT_MODEL
     run = out / "run"
-    args = ["--data", str(data / "photos"), "--out", str(run), "--init", str(start_from), "--minutes", f"{minutes:.2f}",
+    args = ["--data", str(data / "photos"), "--objects", str(data / "objects"), "--out", str(run), "--init", str(start_from), "--minutes", f"{minutes:.2f}",
             "--steps", "100000", "--json", *GPU_RECIPE]
     if dry_run:
         args += ["--dry-run", "--steps", "6", "--batch-size", "4", "--val-fraction", "0.3"]
