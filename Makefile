@@ -9,7 +9,7 @@ PACKAGE_STAMP := $(VENV)/.installed-package
 BUNDLE ?= dist/contextfill
 PYINSTALLER := $(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/contextfill.spec
 
-.PHONY: run test bench package package-cpu install-desktop uninstall-desktop clean
+.PHONY: run test bench gpu-stage gpu-check package package-cpu install-desktop uninstall-desktop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ bench: $(STAMP)
 	$(PY) bench/bench_model.py --out bench/out/bench_model.json
 	$(PY) bench/bench_fill.py --photos ../shared/datasets/photos-val --textures ../shared/datasets/textures --out bench/out
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_gui.py --out bench/out/bench_gui.json
+
+# The prepared GPU job (README: Training on a GPU): stage the training sets into gpu-data/ (git-ignored, it
+# travels with the device run's `carry`), and check the job on the CPU with a handful of steps.
+gpu-stage: $(STAMP)
+	$(PY) packaging/gpu_job.py --stage
+
+gpu-check: $(STAMP)
+	$(PY) packaging/gpu_job.py --dry-run --minutes 1.5 --out build/gpu-check
 
 $(PACKAGE_STAMP): pyproject.toml | $(STAMP)
 	$(PY) -m pip install --quiet -e ".[package]"

@@ -7,6 +7,7 @@ reads the JSON lines the engine prints and shows them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -49,7 +50,6 @@ DURATIONS = (
 )
 DEFAULT_MINUTES = 30
 CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
-FINE_TUNE_ARGS = ("--lr", "1e-4", "--freeze-norm", "--adv-weight", "0")
 PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
 BATCH_SIZE = 32  # the engine's default
 FEW_STEPS = 200  # fewer steps than this change a model little
@@ -69,6 +69,13 @@ def train_command(args: list[str]) -> tuple[str, list[str]]:
 
 def runs_dir() -> Path:
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "runs"
+
+
+def run_name(photos: str) -> str:
+    """The photo folder's name and a digest of its whole path: ~/Camera/DCIM and ~/Phone/DCIM get two runs, so
+    fine-tuning on one never resumes the other's."""
+    path = Path(photos).expanduser().absolute()
+    return f"{path.name or 'photos'}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
 def has_checkpoint(run_dir: str) -> bool:
@@ -237,7 +244,7 @@ class SetupPage(QWizardPage):
     def _on_photos_changed(self, text: str) -> None:
         """Name the run after the photo folder until the user picks a run folder."""
         if text.strip() and self.run_edit.text() in ("", self._auto_run):
-            self._auto_run = str(runs_dir() / (Path(text.strip()).name or "photos"))
+            self._auto_run = str(runs_dir() / run_name(text.strip()))
             self.run_edit.setText(self._auto_run)
         self.completeChanged.emit()
 
@@ -268,10 +275,8 @@ class SetupPage(QWizardPage):
                 "--minutes", str(self.minutes()), "--device", device, "--json"]
         if self.resume.isChecked():
             return [*args, "--resume"]
-        # Measured on photos-val (12 photos to fine-tune, 7 to score, 10 minutes; MODEL_CARD.md): re-estimated
-        # BatchNorm statistics cost most, frozen ones at lr 1e-4 least; without the adversarial loss (its critic
-        # starts untrained when fine-tuning from a model file) it did best on both protocols.
-        return [*args, "--init", str(self.model_path.absolute()), *FINE_TUNE_ARGS]
+        # --init fine-tunes with the engine's measured recipe (FINE_TUNE_RECIPE), as the command line does.
+        return [*args, "--init", str(self.model_path.absolute())]
 
 
 class RunPage(QWizardPage):

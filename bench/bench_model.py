@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from contextfill.model.checkpoint import DEFAULT_MODEL_PATH, load_model
-from contextfill.model.data import CropSampler
+from contextfill.model.batches import DeviceCrops, hole_masks
 from contextfill.model.losses import adversarial_losses, generator_adversarial, reconstruction_loss
-from contextfill.model.masks import make_batch
 from contextfill.model.networks import Discriminator, GeneratorConfig, build_generator, count_parameters, generator_input
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +30,13 @@ def training_rate(upconv: str, batch: int, steps: int) -> dict:
     opt_g = torch.optim.Adam(G.parameters(), 5e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), 5e-5, betas=(0.5, 0.999))
     photos = [torch.randint(0, 256, (3, 768, 1024), dtype=torch.uint8) for _ in range(4)]
-    sampler = CropSampler(photos, cfg.image_size)
+    sampler = DeviceCrops(photos, cfg.image_size, torch.device("cpu"))
     data_s = step_s = 0.0
     for step in range(steps + 2):
         t0 = time.perf_counter()
         rng = np.random.default_rng(step)
         images = sampler.batch(batch, rng)
-        masks = torch.from_numpy(make_batch("mixed", batch, cfg.image_size, rng))
+        masks = hole_masks("mixed", batch, cfg.image_size, rng, torch.device("cpu"))
         t1 = time.perf_counter()
         target = images * 2 - 1
         pred = G(generator_input(images, masks, cfg.fill))

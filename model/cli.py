@@ -17,22 +17,25 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser("train", help="train or fine-tune a context encoder on a folder of photos")
     p.add_argument("--data", required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--objects", help="folder of RGBA cut-outs pasted onto copies of the photos (things, not only scenery)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, previews and the final model.pt")
-    p.add_argument("--init", help="start from this model or checkpoint (fine-tuning)")
+    p.add_argument("--init", help="start from this model or checkpoint (fine-tuning: unless given, --lr 1e-4, "
+                   "--freeze-norm and --adv-weight 0, the wizard's recipe)")
     p.add_argument("--arch", choices=list(ARCHITECTURES), default="inpaint")
     p.add_argument("--mask-strategy", choices=STRATEGIES, default="mixed")
     p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20, unless --minutes bounds it)")
     p.add_argument("--minutes", type=float, default=0.0, help="stop cleanly after this many minutes (0: no limit)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--adv-weight", type=float, default=0.001, help="global critic; 0 trains with reconstruction loss alone")
+    p.add_argument("--lr", type=float, help="learning rate (default 5e-4; 1e-4 with --init)")
+    p.add_argument("--adv-weight", type=float, help="global critic, default 0.001 (0 with --init); 0 trains with reconstruction loss alone")
     p.add_argument("--local-adv-weight", type=float, default=0.0, help="PatchGAN critic on the hole (Iizuka et al. 2017)")
     p.add_argument("--fm-weight", type=float, default=0.0, help="feature matching on the local critic's features")
     p.add_argument("--texture-weight", type=float, default=0.0, help="match the truth's local gradient strength in the hole (sharper fills)")
     p.add_argument("--warmup", type=int, default=0, help="steps over which the learning rate ramps up from 0 (fine-tuning: Adam starts without moments)")
     p.add_argument("--ema", type=float, default=0.0, help="keep a moving average of the weights with this decay (e.g. 0.999) and ship it")
     p.add_argument("--adv-warmup", type=int, default=0, help="steps over which the critics' weights ramp up from 0")
-    p.add_argument("--freeze-norm", action="store_true", help="keep BatchNorm statistics (fine-tuning on few photos)")
+    p.add_argument("--freeze-norm", action=argparse.BooleanOptionalAction,
+                   help="keep BatchNorm statistics (the default with --init: fine-tuning on few photos)")
     p.add_argument("--upconv", choices=("upsample", "transposed"), default="upsample")
     p.add_argument("--widths", type=lambda s: [int(v) for v in s.split(",")], help="encoder widths, e.g. 48,96,192,256")
     p.add_argument("--decoder-widths", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 128,64,32")
@@ -47,11 +50,17 @@ def _add_train(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per line (for the GUI and scripts)")
 
 
-def _run_train(args) -> int:
-    from .train import TrainConfig, train
+def train_config(args: argparse.Namespace):
+    """The TrainConfig of parsed `train` arguments: only the options given, so --init can supply its recipe."""
+    from .train import TrainConfig, make_config
 
-    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
-    train(TrainConfig(**fields))
+    return make_config(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None})
+
+
+def _run_train(args) -> int:
+    from .train import train
+
+    train(train_config(args))
     return 0
 
 

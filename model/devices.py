@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import InpaintError
@@ -16,7 +18,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return resolve_device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -26,6 +28,9 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         raise InpaintError("MPS was requested but is not available on this machine")
     if name not in CHOICES and not name.startswith("cuda:"):
         raise InpaintError(f"unknown device {name!r}; choose one of {', '.join(CHOICES)}")
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        # Under torchrun each process of a machine takes its own GPU; a bare "cuda" is GPU 0 for all of them.
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(name)
 
 

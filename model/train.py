@@ -24,7 +24,9 @@ import torch.distributed as dist
 from PIL import Image
 
 from . import checkpoint as ckpt
-from .data import CropSampler, find_photos, load_photos, split_photos
+from .batches import DeviceCrops, hole_masks
+from .data import find_photos, load_photos, split_photos
+from .objects import paste_objects
 from .devices import describe, resolve_device
 from .errors import InpaintError
 from .imageio import atomic_write
@@ -32,7 +34,6 @@ from .losses import (
     adversarial_losses, feature_matching, generator_adversarial, local_adversarial_losses, local_generator_adversarial,
     reconstruction_loss, texture_strength_loss,
 )
-from .masks import make_batch
 from .networks import (
     DEFAULT_SIZES, Discriminator, GeneratorConfig, PatchDiscriminator, build_generator, count_parameters, generator_input,
 )
@@ -40,11 +41,16 @@ from .networks import (
 # Arguments that a resumed run takes from the command line; every other one comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "json", "device", "resume", "checkpoint_every", "val_every")
 DRY_RUN_STEPS, DRY_RUN_MINUTES = 20, 1.0
+# Fine-tuning a trained model (--init), as measured in MODEL_CARD.md on 12 photos to fine-tune and 7 to score:
+# re-estimated BatchNorm statistics cost most, frozen ones at lr 1e-4 least, and the adversarial loss (its critic
+# starts untrained from a model file) only hurt. The CLI and the wizard both start from this.
+FINE_TUNE_RECIPE = {"lr": 1e-4, "freeze_norm": True, "adv_weight": 0.0}
 
 
 @dataclass
 class TrainConfig:
     data: str = ""
+    objects: str = ""  # a folder of RGBA cut-outs pasted onto copies of the training photos (objects.py)
     out: str = "runs/default"
     init: str | None = None
     arch: str = "inpaint"
@@ -96,6 +102,14 @@ class TrainConfig:
         )
 
 
+def make_config(**options) -> TrainConfig:
+    """The run's config from the options a user gave: a run started from a model (`init`) takes the
+    fine-tuning recipe for each of its settings the user left out, a run from scratch the dataclass defaults."""
+    if options.get("init") and not options.get("resume"):
+        options = {**FINE_TUNE_RECIPE, **options}
+    return TrainConfig(**options)
+
+
 class Reporter:
     """Progress for people (one line, rewritten) or, with --json, one JSON object per line for the GUI/scripts.
     Rank 0 also appends every event to RUN_DIR/log.jsonl."""
@@ -121,10 +135,12 @@ class Reporter:
             print(("\n" if event in ("val", "checkpoint") else "") + f"{event}: " + ", ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1). The backend follows the device the run uses: NCCL only
+    moves CUDA tensors, so `--device cpu` on a machine with a GPU needs Gloo."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -192,11 +208,15 @@ def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: 
     return floor + (anchor_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) -> Path | None:
     """Run training; returns the path of the exported inference model (rank 0) or None."""
     if cfg.dry_run:
         cfg.apply_dry_run()
-    rank, world = _distributed()
     out = Path(cfg.out)
     resume_path = out / "checkpoint.pt"
     state = None
@@ -205,6 +225,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             raise InpaintError(f"nothing to resume: {resume_path} does not exist")
         state = ckpt.load_checkpoint(resume_path)
         saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
+        if cfg.data and Path(cfg.data).expanduser().resolve() != Path(saved.data).expanduser().resolve():
+            raise InpaintError(
+                f"{out} holds a run on the photos in {saved.data}, not {cfg.data}: resume it with those photos, "
+                "or choose a new run folder to train on these"
+            )
         default = TrainConfig()
         ignored = sorted(
             k for k in TrainConfig.__dataclass_fields__
@@ -213,16 +238,16 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         for k in RESUMABLE:
             setattr(saved, k, getattr(cfg, k))
         cfg = saved
+    device = resolve_device(cfg.device)
+    rank, world = _distributed(device)
+    if world > 1 and device.type == "cuda":
+        torch.cuda.set_device(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     report = Reporter(cfg.json, out / "log.jsonl" if rank == 0 else None) if rank == 0 else (lambda *a, **k: None)
     if state is not None and ignored:
         report("warning", message="--resume keeps the run's own settings; ignored: " + ", ".join("--" + k.replace("_", "-") for k in ignored))
 
-    device = resolve_device(cfg.device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
     gcfg = cfg.generator_config()
     init_record: dict = {}
     if cfg.init and state is None:
@@ -277,12 +302,18 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     loaded = load_photos(paths, cfg.max_short_side, warn if rank == 0 else lambda m: None, progress if rank == 0 else None)
     # Split what could be read, so one unreadable file never leaves the training side empty.
     train_paths, val_paths = split_photos(list(loaded), cfg.val_fraction, cfg.seed)
-    sampler = CropSampler([loaded[p] for p in train_paths], gcfg.image_size, cfg.max_zoom_out)
-    val_sampler = CropSampler([loaded[p] for p in val_paths], gcfg.image_size, cfg.max_zoom_out) if val_paths else None
-    val_rng = np.random.default_rng([cfg.seed, 999_999])
-    val_images = val_sampler.batch(cfg.val_crops, val_rng) if val_sampler and rank == 0 else None
-    val_masks = torch.from_numpy(make_batch(cfg.mask_strategy if cfg.arch != "center" else "center", cfg.val_crops, gcfg.image_size, val_rng)) if val_images is not None else None
     strategy = "center" if cfg.arch == "center" else cfg.mask_strategy
+    train_photos = [loaded[p] for p in train_paths]
+    if cfg.objects:
+        cutouts = load_photos(find_photos(cfg.objects), cfg.max_short_side, warn if rank == 0 else lambda m: None, mode="RGBA")
+        train_photos += paste_objects(train_photos, list(cutouts.values()), cfg.seed)
+    sampler = DeviceCrops(train_photos, gcfg.image_size, device, cfg.max_zoom_out)
+    val_images = val_masks = None
+    if val_paths and rank == 0:  # fixed held-out crops and holes, kept on the CPU beside the predictions
+        cpu, val_rng = torch.device("cpu"), np.random.default_rng([cfg.seed, 999_999])
+        val_images = DeviceCrops([loaded[p] for p in val_paths], gcfg.image_size, cpu, cfg.max_zoom_out).batch(cfg.val_crops, val_rng)
+        val_masks = hole_masks(strategy, cfg.val_crops, gcfg.image_size, val_rng, cpu)
+    del loaded  # the samplers hold their own copies
 
     def lr_at(step: int) -> float:
         ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
@@ -290,7 +321,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
 
     report(
         "start", step=start_step, steps=cfg.steps, minutes=cfg.minutes, device=describe(device), world_size=world,
-        parameters=count_parameters(G), train_photos=len(sampler.photos), val_photos=len(val_paths), arch=gcfg.arch,
+        parameters=count_parameters(G), train_photos=len(sampler), val_photos=len(val_paths), arch=gcfg.arch,
         lr=round(lr_at(start_step), 10),
     )
 
@@ -355,7 +386,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     def record() -> dict:
         return {
             "batch_size": cfg.batch_size, "world_size": world, "device": describe(device),
-            "parameters": count_parameters(G), "train_photos": len(sampler.photos), "data": str(cfg.data),
+            "parameters": count_parameters(G), "train_photos": len(sampler), "data": str(cfg.data), "objects": cfg.objects,
             "mask_strategy": strategy, "adv_weight": cfg.adv_weight, "local_adv_weight": cfg.local_adv_weight,
             "fm_weight": cfg.fm_weight, "texture_weight": cfg.texture_weight, "ema": cfg.ema, "lr": cfg.lr, "history": history, **init_record,
         }
@@ -373,12 +404,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     try:
         while step < cfg.steps:
             rng = np.random.default_rng([cfg.seed, rank, step])
-            images = sampler.batch(cfg.batch_size, rng).to(device)
-            masks = torch.from_numpy(make_batch(strategy, cfg.batch_size, gcfg.image_size, rng)).to(device)
-            for group in opt_g.param_groups:
-                group["lr"] = lr_at(step)
-            for group in opt_d.param_groups:
-                group["lr"] = lr_at(step) / 10
+            images = sampler.batch(cfg.batch_size, rng)
+            masks = hole_masks(strategy, cfg.batch_size, gcfg.image_size, rng, device)
+            _set_lr(opt_g, lr_at(step))
+            _set_lr(opt_d, lr_at(step) / 10)  # both critics learn 10x slower than the generator, on its schedule
+            _set_lr(opt_dl, lr_at(step) / 10)
             target = images * 2 - 1
             pred = G_train(generator_input(images, masks, gcfg.fill))
             loss_rec = reconstruction_loss(pred, target, masks)

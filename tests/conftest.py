@@ -14,6 +14,14 @@ from contextfill.model.checkpoint import export_inference  # noqa: E402
 from contextfill.model.networks import GeneratorConfig, build_generator  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` run where a CUDA GPU is (the GPU job), and are skipped elsewhere."""
+    if not torch.cuda.is_available():
+        for item in items:
+            if item.get_closest_marker("cuda"):
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
 def make_photo(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
     """A small photo-like image: smooth colour gradients plus stripes and noise, so fills have texture to match."""
     rng = np.random.default_rng(seed)

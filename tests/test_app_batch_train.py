@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QWizard
 from contextfill.app import settings as S
 from contextfill.app.batch_dialog import BatchDialog
 from contextfill.app.train_wizard import TrainWizard
+from contextfill.model.cli import build_parser, train_config
+from contextfill.model.train import FINE_TUNE_RECIPE
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -161,7 +163,9 @@ def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
     assert "gained nothing measurable" in setup.estimate.text()  # only what was measured is promised
     args = setup.train_args("cpu")
     assert args[args.index("--minutes") + 1] == "10" and args[args.index("--steps") + 1] == "375"
-    assert "--init" in args and "--resume" not in args and "--freeze-norm" in args and "--adv-weight" in args  # the measured recipe
+    assert "--init" in args and "--resume" not in args
+    config = train_config(build_parser().parse_args(["train", *args]))
+    assert {k: getattr(config, k) for k in FINE_TUNE_RECIPE} == FINE_TUNE_RECIPE  # the measured recipe, as the CLI's
     setup.duration.setCurrentIndex(3)
     assert "16,875–33,750 steps" in setup.estimate.text() and "learn them by heart" in setup.estimate.text()
     assert setup.train_args("cpu")[args.index("--minutes") + 1] == "600"
@@ -309,3 +313,14 @@ def test_quit_asks_then_stops_the_batch_and_training_with_a_checkpoint(qtbot, wi
     assert len(dialogs.stop_work_asked) == 2 and errors == []
     assert batch.task is None and batch.status.text().startswith("Cancelled: 0 filled")
     assert page.stopped_at is not None and (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_wizard_gives_photo_folders_of_the_same_name_their_own_runs(qtbot, wizard, tmp_path):
+    setup = wizard.setup_page
+    setup.photos_edit.setText(str(tmp_path / "Camera" / "DCIM"))
+    camera = Path(setup.run_edit.text())
+    setup.photos_edit.setText(str(tmp_path / "Phone" / "DCIM"))
+    phone = Path(setup.run_edit.text())
+    assert camera != phone and camera.name.startswith("DCIM") and phone.name.startswith("DCIM")
+    setup.photos_edit.setText(str(tmp_path / "Camera" / "DCIM"))
+    assert Path(setup.run_edit.text()) == camera  # the same photos find their run again, to resume it

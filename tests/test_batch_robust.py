@@ -331,3 +331,21 @@ def test_a_model_retrained_into_the_same_file_is_loaded_again(tmp_path):
     export_tiny_model(path, seed=2)
     second = get_model(path, "cpu")
     assert second is not first and second.record == {"seed": 2}
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_under_torchrun_each_rank_fills_on_its_own_gpu(photo_dir, tmp_path, monkeypatch, device):
+    import contextfill.model.batch
+
+    used = []
+
+    def record(model, dev):
+        used.append(dev)
+        raise InpaintError("stop before any CUDA work")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(contextfill.model.batch, "get_model", record)
+    with pytest.raises(InpaintError, match="stop before"):
+        run_batch(photo_dir, tmp_path / "out", "center", method="context-encoder", device=device)
+    assert used == [torch.device("cuda", 3)]  # not GPU 0 for every rank

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from contextfill.model.losses import loss_weights, reconstruction_loss, texture_strength_loss
-from contextfill.model.masks import STRATEGIES, blob_mask, center_mask, make_batch, make_mask, random_block_mask, random_region_mask
+from contextfill.model.masks import blob_mask, center_mask
 
 
 def test_center_mask_is_the_central_half_square():
@@ -11,35 +11,10 @@ def test_center_mask_is_the_central_half_square():
     assert m.sum() == 64 * 64 and m[32:96, 32:96].all()
 
 
-def test_random_block_covers_at_most_a_quarter():
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        m = random_block_mask(128, 128, rng)
-        assert 0 < m.mean() <= 0.25
-
-
-def test_random_region_covers_about_a_fifth_to_a_third():
-    rng = np.random.default_rng(1)
-    cover = [random_region_mask(128, 128, rng).mean() for _ in range(30)]
-    assert np.median(cover) >= 0.2 and max(cover) < 0.5 and min(cover) > 0.05
-
-
 def test_blob_is_one_object_sized_shape_inside_the_image():
     m = blob_mask(512, 512, np.random.default_rng(2), 0.06)
     assert 0.03 < m.mean() < 0.09
     assert not (m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
-
-
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_masks_are_seeded(strategy):
-    a = make_batch(strategy, 4, 64, np.random.default_rng(7))
-    b = make_batch(strategy, 4, 64, np.random.default_rng(7))
-    assert a.shape == (4, 1, 64, 64) and np.array_equal(a, b) and a.any()
-
-
-def test_unknown_strategy_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown mask strategy"):
-        make_mask("stars", 8, 8, np.random.default_rng(0))
 
 
 def test_loss_weights_hole_one_band_ten_rest_zero():

@@ -204,7 +204,7 @@ def test_bad_input_is_a_clear_error(bad: str) -> None:
         patch_fill(image, hole, options, init=init)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_runs_on_cuda_deterministically() -> None:
     image, hole = noise_texture().cuda(), box(64, 64, 20, 40, 24, 44).cuda()
     out = patch_fill(image, hole)

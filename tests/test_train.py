@@ -96,6 +96,21 @@ def test_fine_tune_from_a_model(photo_dir, tmp_path, tiny_model_path):
     assert res.returncode == 0, res.stderr
     model = load_model(tmp_path / "ft" / "model.pt", "cpu")
     assert model.config.image_size == 32 and model.record["init"] == str(tiny_model_path)
+    config = load_checkpoint(tmp_path / "ft" / "checkpoint.pt")["config"]
+    assert (config["lr"], config["freeze_norm"], config["adv_weight"]) == (1e-4, True, 0.0)  # the wizard's recipe
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], (5e-4, False, 0.001)),  # from scratch: the training defaults
+    (["--init", "m.pt"], (1e-4, True, 0.0)),  # fine-tuning: the recipe
+    (["--init", "m.pt", "--lr", "3e-4", "--no-freeze-norm"], (3e-4, False, 0.0)),  # what the user says wins
+    (["--init", "m.pt", "--adv-weight", "0.001", "--freeze-norm"], (1e-4, True, 0.001)),
+])
+def test_fine_tuning_takes_the_recipe_for_what_the_command_line_leaves_out(given, expected):
+    from contextfill.model.cli import build_parser, train_config
+
+    config = train_config(build_parser().parse_args(["train", "--data", "d", "--out", "o", *given]))
+    assert (config.lr, config.freeze_norm, config.adv_weight) == expected
 
 
 def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
@@ -249,3 +264,51 @@ def test_ema_ships_the_moving_average_and_resumes_with_it(photo_dir, tmp_path):
     assert not torch.equal(shipped[key], final["generator"][key].half())
     exported = export_from_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "exported.pt")
     assert torch.equal(load_checkpoint(exported)["generator"][key], shipped[key])  # export ships the average too
+
+
+def test_the_local_critic_learns_on_the_same_schedule_as_the_global_one(photo_dir, tmp_path):
+    train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=6, val_fraction=0.0,
+                      local_adv_weight=0.01, lr=1e-3))
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    global_lr = state["opt_d"]["param_groups"][0]["lr"]
+    local_lr = state["opt_dl"]["param_groups"][0]["lr"]
+    assert global_lr < 1e-4  # decayed from lr / 10 at step 0
+    assert local_lr == pytest.approx(global_lr)
+
+
+def test_torchrun_on_the_cpu_of_a_machine_with_cuda_uses_gloo(photo_dir, tmp_path, monkeypatch):
+    backends = []
+
+    def record(backend, *args, **kwargs):
+        backends.append(backend)
+        raise RuntimeError("stop before any rendezvous")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.distributed, "init_process_group", record)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="stop before"):
+        train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, device="cpu"))
+    assert backends == ["gloo"]  # NCCL moves only CUDA tensors: the backend follows the device used
+
+
+def test_resume_refuses_other_photos_than_the_run_was_trained_on(photo_dir, tmp_path):
+    from conftest import make_photo
+
+    other = tmp_path / "Phone" / "DCIM"
+    other.mkdir(parents=True)
+    for i in range(3):
+        make_photo(80, 72, seed=10 + i).save(other / f"q{i}.png")
+    run = tmp_path / "run"
+    assert cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "2").returncode == 0
+    res = cli("train", "--data", str(other), "--out", str(run), "--dry-run", "--steps", "4", "--resume")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert str(photo_dir) in res.stderr and str(other) in res.stderr and "new run folder" in res.stderr
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2  # nothing was trained on the wrong photos
+
+
+@pytest.mark.cuda
+def test_a_dry_run_trains_on_cuda(photo_dir, tmp_path):
+    model = train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=4, device="cuda"))
+    record = load_model(model, "cpu").record
+    assert record["steps"] == 4 and record["device"].startswith("CUDA")
