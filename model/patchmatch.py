@@ -472,38 +472,54 @@ class _Search:
                 nnf, dist = self._keep_best(nnf, dist, self._random_candidates(nnf, radii))
         return nnf, dist
 
-    def _sweep_plan(self, vertical: bool, forward: bool) -> tuple[list[torch.Tensor], torch.Tensor, int, bool]:
-        """Targets grouped by row (or column) in sweep order, each with the target one step behind it (-1: none)."""
+    def _sweep_plan(self, vertical: bool, forward: bool) -> _SweepPlan:
+        """Targets in sweep order, row by row (or column by column), each with the position of the target one step
+        behind it."""
         h, w = self.level.hole.shape
         step = 1 if forward else -1
-        ny, nx = (self.ty - step, self.tx) if vertical else (self.ty, self.tx - step)
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        index_of = self.level.at_targets(torch.arange(len(self.ty), device=self.ty.device), -1)
-        behind = torch.where(inside, index_of[torch.where(inside, ny * w + nx, 0)], -1)
         key = self.ty if vertical else self.tx
         order = torch.argsort(key * step, stable=True)
         counts = torch.unique_consecutive(key[order], return_counts=True)[1].tolist()
-        return list(torch.split(order, counts)), behind, step, vertical
+        ends = torch.tensor(counts).cumsum(0).tolist()
+        position = torch.empty_like(order)
+        position[order] = torch.arange(len(order), device=order.device)
+        ty, tx = self.ty[order], self.tx[order]
+        ny, nx = (ty - step, tx) if vertical else (ty, tx - step)
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        index_of = self.level.at_targets(torch.arange(len(order), device=order.device), -1)
+        behind = torch.where(inside, index_of[torch.where(inside, ny * w + nx, 0)], -1)
+        return _SweepPlan(order, list(zip([0] + ends[:-1], ends)), position[behind.clamp_min(0)], behind >= 0, ty, tx,
+                          step * w if vertical else step, vertical)
 
-    def _sweep(self, nnf: torch.Tensor, dist: torch.Tensor, plan: tuple[list[torch.Tensor], torch.Tensor, int, bool],
+    def _sweep(self, nnf: torch.Tensor, dist: torch.Tensor, plan: _SweepPlan,
                bonus: float) -> tuple[torch.Tensor, torch.Tensor]:
         """PatchMatch's propagation in scan order, a whole row (or column) at a time: each target tries the match of
         the target behind it, shifted along. A good match so travels across the hole in one sweep, and two copies
         meet where their matches are equally good, not on the straight line where growth fronts of a few pixels per
-        pass would meet (the straight-edged blocks the judges named)."""
-        groups, behind, step, vertical = plan
-        w = self.level.width
+        pass would meet (the straight-edged blocks the judges named). Works on the targets in sweep order, so each
+        row is a slice."""
+        w, pixels = self.level.width, self.level.hole.numel()
+        order = plan.order
+        nnf_s, dist_s, query_s = nnf[order], dist[order], self.query[order]
+        guide_s = self.guide_means[order] if self._guided() else None
+        for start, end in plan.rows:
+            theirs = nnf_s[plan.behind[start:end]]
+            candidates = theirs + plan.shift
+            ok = plan.has_behind[start:end] & (theirs >= 0)
+            if plan.vertical:
+                ok &= (candidates >= 0) & (candidates < pixels)
+            else:
+                column = theirs % w + plan.shift
+                ok &= (column >= 0) & (column < w)
+            candidates = torch.where(ok, candidates, 0)
+            ok &= self.level.source_ok[candidates]
+            cost = self._cost(torch.where(ok, candidates, -1), query_s[start:end], plan.ty[start:end],
+                              plan.tx[start:end], None if guide_s is None else guide_s[start:end]) * bonus
+            better = cost < dist_s[start:end]
+            nnf_s[start:end] = torch.where(better, candidates, nnf_s[start:end])
+            dist_s[start:end] = torch.where(better, cost, dist_s[start:end])
         nnf, dist = nnf.clone(), dist.clone()
-        for group in groups:
-            previous = behind[group]
-            theirs = nnf[previous.clamp_min(0)]
-            sy, sx = theirs // w, theirs % w
-            candidates = self._valid(sy + step, sx, (previous >= 0) & (theirs >= 0)) if vertical else \
-                self._valid(sy, sx + step, (previous >= 0) & (theirs >= 0))
-            cost = self._cost(candidates, group) * bonus
-            better = cost < dist[group]
-            nnf[group] = torch.where(better, candidates, nnf[group])
-            dist[group] = torch.where(better, cost, dist[group])
+        nnf[order], dist[order] = nnf_s, dist_s
         return nnf, dist
 
     def _descriptors(self, image: torch.Tensor) -> torch.Tensor:
@@ -558,20 +574,39 @@ class _Search:
         out = torch.empty(candidates.shape, device=candidates.device)
         step = max(1, _CHUNK // candidates.shape[0])
         for start in range(0, candidates.shape[1], step):
-            targets = torch.arange(start, min(start + step, candidates.shape[1]), device=candidates.device)
-            out[:, start:start + step] = self._cost(candidates[:, start:start + step], targets)
+            end = start + step
+            out[:, start:end] = self._cost(candidates[:, start:end], self.query[start:end], self.ty[start:end],
+                                           self.tx[start:end], self.guide_means[start:end] if self._guided() else None)
         return out
 
-    def _cost(self, candidates: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Squared descriptor distance of `targets` (indices into the level's targets) to their candidates (...,n),
-        plus the locality prior and, while guided, the network's term; inf for invalid candidates."""
+    def _guided(self) -> bool:
+        return self.guidance > 0 and self.level.guide is not None
+
+    def _cost(self, candidates: torch.Tensor, query: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor,
+              guide_means: torch.Tensor | None) -> torch.Tensor:
+        """Squared descriptor distance of targets (their descriptors `query`, positions ty, tx) to their candidates
+        (...,n), plus the locality prior and, while guided, the network's term; inf for invalid candidates."""
         w = self.level.width
         source = candidates.clamp_min(0)
-        far = (source // w - self.ty[targets]).square() + (source % w - self.tx[targets]).square()
-        cost = (self.table[source] - self.query[targets]).square().sum(-1) + self.locality * far
-        if self.guidance > 0 and self.level.guide is not None:
-            cost = cost + self.guide_scale * (self.source_means[source] - self.guide_means[targets]).square().sum(-1)
+        far = (source // w - ty).square() + (source % w - tx).square()
+        cost = (self.table[source] - query).square().sum(-1) + self.locality * far
+        if guide_means is not None:
+            cost = cost + self.guide_scale * (self.source_means[source] - guide_means).square().sum(-1)
         return torch.where(candidates >= 0, cost, math.inf)
+
+
+@dataclass(frozen=True)
+class _SweepPlan:
+    """One propagation sweep's order over a level's targets (see _Search._sweep)."""
+
+    order: torch.Tensor  # target indices in sweep order
+    rows: list[tuple[int, int]]  # each row's (or column's) slice of `order`
+    behind: torch.Tensor  # per position in `order`, the position of the target one step behind (0 where none)
+    has_behind: torch.Tensor  # bool per position
+    ty: torch.Tensor  # the targets' rows and columns, in sweep order
+    tx: torch.Tensor
+    shift: int  # flat-index step from the match behind to the candidate (+-1 or +-width)
+    vertical: bool
 
 
 def _features(image: torch.Tensor) -> torch.Tensor:
