@@ -313,7 +313,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         cpu, val_rng = torch.device("cpu"), np.random.default_rng([cfg.seed, 999_999])
         val_images = DeviceCrops([loaded[p] for p in val_paths], gcfg.image_size, cpu, cfg.max_zoom_out).batch(cfg.val_crops, val_rng)
         val_masks = hole_masks(strategy, cfg.val_crops, gcfg.image_size, val_rng, cpu)
-    del loaded  # the samplers hold their own copies
+    del loaded, train_photos  # the samplers hold their own copies
 
     def lr_at(step: int) -> float:
         ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0

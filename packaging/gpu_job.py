@@ -163,7 +163,8 @@ def train(env: dict[str, str], data: Path, out: Path, minutes: float, dry_run: b
     With `objects` the staged cut-outs are pasted onto copies of the photos (off by default: on the CPU's
     equal-budget A/B the mix lost 1.2 dB on blobs, MODEL_CARD.md)."""
     start_from = GPU_START if GPU_START.is_file() else DEFAULT_MODEL
-    run = out / "run"
+    run = ROOT / "build" / "gpu-run"  # outside OUT: a job cut short returns only the few files it chose
+    shutil.rmtree(run, ignore_errors=True)
     args = ["--data", str(data / "photos"), "--out", str(run), "--init", str(start_from), "--minutes", f"{minutes:.2f}",
             "--steps", "100000", "--json", *GPU_RECIPE]
     if objects:
@@ -179,7 +180,6 @@ def train(env: dict[str, str], data: Path, out: Path, minutes: float, dry_run: b
         return {"returncode": res.returncode, "stderr": res.stderr[-2000:]}
     for name, source in (("model.pt", "best.pt" if (run / "best.pt").is_file() else "model.pt"), ("checkpoint.pt", "model.pt")):
         shutil.copyfile(run / source, out / name)
-    shutil.rmtree(run)  # previews and the full training checkpoint are too many and too big to come back
     steps = [e for e in events if e["event"] == "step"]
     return {
         "returncode": 0, "started_from": str(start_from.relative_to(ROOT)), "seconds": round(time.monotonic() - started, 1),

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from contextfill.model.losses import loss_weights, reconstruction_loss, texture_strength_loss
