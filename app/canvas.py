@@ -168,7 +168,8 @@ class Canvas(ZoomView):
         self.setFocus()
         if self.pan_event(event):
             return
-        if event.button() == Qt.MouseButton.LeftButton and self.layer is not None:
+        busy = self.layer is None or self.layer.is_busy() or self.sampling_layer.is_busy()  # see MaskLayer.transform
+        if event.button() == Qt.MouseButton.LeftButton and not busy:
             self._end_gesture()
             self._gesture_pos = self.mapToScene(event.position().toPoint())
             self._gesture = self._new_gesture(event.modifiers())

@@ -23,8 +23,8 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
-    QPainter,
     QPixmap,
+    QUndoGroup,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -164,8 +164,13 @@ class MainWindow(QMainWindow):
         dock.setMinimumWidth(250)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        made = {"undo": self.undo_stack.createUndoAction(self, "&Undo"),
-                "redo": self.undo_stack.createRedoAction(self, "&Redo")}
+        # Undo and redo act through a group whose stack is taken away while a mask operation is being written on a
+        # worker: an undo then would be written before the operation's own undo step is on the stack.
+        self.undo_group = QUndoGroup(self)
+        self.undo_group.addStack(self.undo_stack)
+        self.undo_group.setActiveStack(self.undo_stack)
+        made = {"undo": self.undo_group.createUndoAction(self, "&Undo"),
+                "redo": self.undo_group.createRedoAction(self, "&Redo")}
         self._actions = build_actions(self, made)
         for name, action in self._actions.items():
             setattr(self, f"{name}_action", action)  # open_action, undo_action...: see app/actions.py
@@ -339,6 +344,8 @@ class MainWindow(QMainWindow):
         size = QSize(*document.image.size)
         self.layer = MaskLayer(size, self._mask_color, self)
         self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)
+        for layer in (self.layer, self.sampling_layer):
+            layer.busyChanged.connect(self._on_mask_busy)
         self.canvas.set_image(document.preview)
         self.canvas.set_layers(self.layer, self.sampling_layer)
         self.canvas.fit()
@@ -432,19 +439,31 @@ class MainWindow(QMainWindow):
     def mask_op(self, name: str, fn, layer: MaskLayer | None = None, reach: int | None = 0) -> None:
         """Apply a mask operation to `layer` (the hole mask by default) as one undo step. An operation that
         changes nothing farther than `reach` pixels from the painted bounds runs on those bounds grown by it, not
-        on the whole 50 MP of a large photo; `reach=None` means the whole mask (invert)."""
+        on the whole 50 MP of a large photo; `reach=None` means the whole mask (invert). A large box is computed and
+        written on the layer's worker (`MaskLayer.transform`); its undo step is pushed once it is written."""
         layer = layer or self.layer
-        if layer is None:
+        if layer is None or not self._mask_ready():
             return
         h, w = layer.image.height(), layer.image.width()
         bounds = (0, 0, w, h) if reach is None else layer.bounds()
         if bounds is not None:
             r = reach or 0
             box = (max(bounds[0] - r, 0), max(bounds[1] - r, 0), min(bounds[2] + r, w), min(bounds[3] + r, h))
-            before = layer.region(box)
-            layer.set_region(box, fn(before))
-            MaskEditCommand.record(self.undo_stack, layer, before, name, box)
+            layer.transform(box, fn, partial(MaskEditCommand.push, self.undo_stack, layer, name))
         self.tabs.setCurrentIndex(EDIT_TAB)
+
+    @Slot(bool)
+    def _on_mask_busy(self, _busy: bool) -> None:
+        busy = any(layer.is_busy() for layer in (self.layer, self.sampling_layer))
+        self.undo_group.setActiveStack(None if busy else self.undo_stack)
+
+    def _mask_ready(self) -> bool:
+        """False, with a word in the status bar, while an operation is still being written into a mask: its
+        bounds and pixels are not final yet."""
+        busy = any(layer is not None and layer.is_busy() for layer in (self.layer, self.sampling_layer))
+        if busy:
+            self.statusBar().showMessage("The mask is still being updated…", 2000)
+        return not busy
 
     def clear_mask(self) -> None:
         self.mask_op("Clear mask", np.zeros_like)
@@ -547,7 +566,7 @@ class MainWindow(QMainWindow):
 
     def _fill_request(self) -> tuple[np.ndarray, FillOptions] | None:
         """The hole and the options to fill it with (the sampling area, if painted), or None with a hint."""
-        if self.document is None or self.layer is None or self.is_filling():
+        if self.document is None or self.layer is None or self.is_filling() or not self._mask_ready():
             return None
         if self.layer.is_empty():
             self.statusBar().showMessage("Paint over the area to fill first (brush or rectangle)", 5000)
@@ -622,7 +641,8 @@ class MainWindow(QMainWindow):
     def apply_result(self, key: str) -> None:
         """Replace the photo by a result; the comparison stays, so undoing this brings it back."""
         result = self.fill_results.get(key)
-        if result is None or self.document is None or self.document.image is not self.fills.image:
+        if result is None or self.document is None or self.document.image is not self.fills.image \
+                or not self._mask_ready():
             return
         title = self.fills.titles[key]
         self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title))

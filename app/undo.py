@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage, QUndoCommand
 
-from contextfill.app.mask import MaskLayer, changed_box
+from contextfill.app.mask import MaskEdit, MaskLayer
 
 if TYPE_CHECKING:
     from contextfill.app.document import Document
@@ -30,16 +30,12 @@ class MaskEditCommand(QUndoCommand):
         self._applied = True
 
     @staticmethod
-    def record(stack, layer: MaskLayer, before: np.ndarray, text: str, box: tuple[int, int, int, int]) -> bool:
-        """Push a command for a mask operation on `box` since `before` (the box's pixels); nothing is pushed when
-        no pixel changed."""
-        after = layer.region(box)
-        changed = changed_box(before, after)
-        if changed is None:
+    def push(stack, layer: MaskLayer, text: str, edit: MaskEdit | None) -> bool:
+        """Push a command for an operation the layer has written (`MaskLayer.transform`'s `done`); nothing is
+        pushed when no pixel changed."""
+        if edit is None:
             return False
-        x0, y0, x1, y1 = changed
-        where = (box[0] + x0, box[1] + y0, box[0] + x1, box[1] + y1)
-        stack.push(MaskEditCommand(layer, where, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy(), text))
+        stack.push(MaskEditCommand(layer, edit.box, edit.before, edit.after, text))
         return True
 
     @staticmethod
