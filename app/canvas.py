@@ -8,50 +8,33 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QUndoStack
-from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsObject,
-    QGraphicsPixmapItem,
-    QGraphicsRectItem,
-    QStyleOptionGraphicsItem,
-    QWidget,
-)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QWidget
 
 from contextfill.app.mask import MaskLayer
 from contextfill.app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
-from contextfill.app.zoomview import ZoomView
+from contextfill.app.zoomview import ImageItem, ZoomView
 
 MIN_BRUSH, MAX_BRUSH = 1, 500
 
 
-class MaskOverlay(QGraphicsObject):
+class MaskOverlay(ImageItem):
     """Draws the mask layer's image at a chosen opacity, repainting only what an edit touched."""
 
     def __init__(self) -> None:
         super().__init__()
         self._layer: MaskLayer | None = None
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
 
     def set_layer(self, layer: MaskLayer) -> None:
         if self._layer is not None:
             self._layer.changed.disconnect(self._on_changed)
         self.prepareGeometryChange()
         self._layer = layer
+        self.image = layer.image
         layer.changed.connect(self._on_changed)
         self.update()
 
     def _on_changed(self, rect: QRect) -> None:
         self.update(QRectF(rect))
-
-    def boundingRect(self) -> QRectF:
-        return QRectF(self._layer.image.rect()) if self._layer else QRectF()
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        if self._layer is None:
-            return
-        rect = option.exposedRect.toAlignedRect().intersected(self._layer.image.rect())
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(rect, self._layer.image, rect)
 
 
 class BrushOutline(QGraphicsItem):

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QColor
 
 from contextfill.app.fill import FillOptions, ModelCache, fill_task, load_model_task
 from contextfill.app.fill_panel import FillPanel
+from contextfill.app.mask import overlay_image
 from contextfill.app.results import ResultsView
 from contextfill.app.workers import Task, TaskRunner
 
@@ -54,6 +56,7 @@ class FillController(QObject):
         self._running: dict[QObject, tuple[Task, FillJob]] = {}  # keyed by the task's signals object
         self._queued: list[Task] = []
         self._loads: dict[QObject, tuple[str, bool]] = {}  # model loads: signals -> (file name, report in a dialog)
+        self._overlays: dict[QObject, float] = {}  # the mask of this comparison's original: signals -> its opacity
 
     def is_running(self) -> bool:
         return bool(self._running)
@@ -79,6 +82,21 @@ class FillController(QObject):
             self._queued.append(task)
         QTimer.singleShot(0, self._submit)
 
+    def show_mask(self, hole: np.ndarray, sampling: np.ndarray | None, hole_color: QColor, sampling_color: QColor,
+                  opacity: float) -> Task:
+        """Compose the mask for the comparison's original on the worker (before the fills, which queue behind it)."""
+        colors = (hole_color.rgb() & 0xFFFFFF, sampling_color.rgb() & 0xFFFFFF)
+        task = Task(lambda progress, cancel: overlay_image(hole, sampling, *colors), name="mask overlay")
+        task.signals.finished.connect(self._on_overlay)
+        self._overlays[task.signals] = opacity
+        return self.runner.submit(task)
+
+    @Slot(object)
+    def _on_overlay(self, overlay) -> None:
+        opacity = self._overlays.pop(self.sender(), None)
+        if overlay is not None and opacity is not None:
+            self.view.show_mask(*overlay, opacity)
+
     def cancel(self) -> bool:
         """Ask every running job to stop; False when none was running."""
         for task, job in self._running.values():
@@ -91,6 +109,7 @@ class FillController(QObject):
         for task, _ in self._running.values():
             task.cancel()
         self._running.clear()
+        self._overlays.clear()
         self.results.clear()
         self.previews.clear()
         self.titles.clear()

@@ -607,22 +607,15 @@ class MainWindow(QMainWindow):
         panels = [(job.key, job.title) for job in jobs]
         if fresh:
             self.fills.reset()
-            self.results.start(self.canvas.image_item.pixmap(), self._overlay_pixmap(),
-                               self.canvas.overlay.opacity(), panels)
+            self.results.start(self.canvas.image_item.pixmap(), panels)
+            self.fills.show_mask(mask, jobs[0].options.region, self.layer.color, self.sampling_layer.color,
+                                 self.canvas.overlay.opacity())
         else:
             self.results.add(panels)
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.fills.run(jobs, self.document.image, mask, self.layer.revision)
         where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
         self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
-
-    def _overlay_pixmap(self) -> QPixmap:
-        """The sampling area with the hole over it, as the canvas shows them, for the Compare view's original."""
-        pixmap = QPixmap.fromImage(self.sampling_layer.image)
-        painter = QPainter(pixmap)
-        painter.drawImage(0, 0, self.layer.image)
-        painter.end()
-        return pixmap
 
     @Slot()
     def _on_fills_finished(self) -> None:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from contextfill.app.zoomview import ViewSync, ZoomView
+from contextfill.app.zoomview import ImageItem, ViewSync, ZoomView
 from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
@@ -45,6 +45,7 @@ class ResultPanel(QFrame):
         self.selectable = selectable
         self._before = before  # implicitly shared: every panel shows the same pixels without a copy
         self._after: QPixmap | None = None
+        self.mask_item: ImageItem | None = None  # the original's: the mask that was filled
 
         self.title = QLabel(title)
         self.title.setObjectName("panelTitle")
@@ -176,18 +177,27 @@ class ResultsView(QWidget):
         for panel in self.panels.values():
             fn(panel.view)
 
-    def start(self, before: QPixmap, mask: QPixmap, mask_opacity: float, methods: list[tuple[str, str]]) -> None:
-        """Lay out a fresh comparison: the original with its mask plus a waiting panel per (key, title)."""
+    def start(self, before: QPixmap, methods: list[tuple[str, str]]) -> None:
+        """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
+        title)."""
         self.clear()
         self._before = before
         self._aspect = before.width() / max(1, before.height())
         original = ResultPanel("Original", before, selectable=False)
-        overlay = QGraphicsPixmapItem(mask, original.item)
-        overlay.setOpacity(mask_opacity)
-        original.set_message(f"{before.width()} × {before.height()} with mask")
+        original.set_message(f"{before.width()} × {before.height()}")
         self._add(ORIGINAL, original)
         self.add(methods)
         self.set_applicable(True)
+
+    def show_mask(self, image: QImage, x: int, y: int, opacity: float) -> None:
+        """Lay the mask that was filled (`overlay_image`, made on a worker) over the original at (x, y)."""
+        original = self.panels.get(ORIGINAL)
+        if original is None:
+            return
+        original.mask_item = ImageItem(image, original.item)  # held here: the parent item does not keep it alive
+        original.mask_item.setPos(x, y)
+        original.mask_item.setOpacity(opacity)
+        original.set_message(f"{self._before.width()} × {self._before.height()} with mask")
 
     def add(self, fills: list[tuple[str, str]]) -> None:
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""

@@ -26,7 +26,7 @@ def test_panels_zoom_and_pan_together_and_only_results_are_selectable(qtbot):
     view.resize(1200, 700)
     view.show()
     before = QPixmap.fromImage(_image("gray"))
-    view.start(before, before, 0.5, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
+    view.start(before, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
     assert list(view.panels) == [ORIGINAL, "patch", "hybrid"]
     assert not view.apply_button.isEnabled()
 
@@ -59,12 +59,12 @@ def test_the_default_method_is_preselected_when_it_arrives_unless_the_user_picke
     view.show()
     before = QPixmap.fromImage(_image("gray"))
     order = sorted(NAMES, key=lambda name: name == BEST)  # the default arrives last
-    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    view.start(before, [(name, name) for name in NAMES])
     for name in order:
         view.set_result(name, _image("green"), "0.10 s · CPU")
         assert view.selected == (name if name == BEST else order[0])
     other = order[0]
-    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    view.start(before, [(name, name) for name in NAMES])
     view.set_result(other, _image("green"), "")
     qtbot.mouseClick(view.panel(other).view.viewport(), Qt.MouseButton.LeftButton)
     view.set_result(BEST, _image("green"), "")
