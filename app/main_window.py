@@ -57,7 +57,7 @@ from contextfill.app.dialogs import (
     confirm_overwrite,
     show_error,
 )
-from contextfill.app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
+from contextfill.app.document import ENCODED_IMAGE_TYPES, SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
 from contextfill.app.file_controller import FileController, SaveJob
 from contextfill.app.fill import FillOptions, ModelCache
 from contextfill.app.fill_controller import FillController, FillJob
@@ -284,8 +284,14 @@ class MainWindow(QMainWindow):
         return task
 
     def _open_mime(self, data: QMimeData) -> Task | None:
+        """A copied or dropped file, or image: another program's comes encoded and is decoded on the file worker
+        (`imageData()` would decode it here); only an image of this process comes as a QImage already."""
         if data.hasUrls() and data.urls()[0].isLocalFile():
             return self.open_path(data.urls()[0].toLocalFile())
+        encoded = next((kind for kind in ENCODED_IMAGE_TYPES if kind in data.formats()), None)
+        if encoded is not None:
+            self.statusBar().showMessage("Pasting…")
+            return self.files.open_encoded(data.data(encoded), ENCODED_IMAGE_TYPES[encoded])
         if data.hasImage():
             self.statusBar().showMessage("Pasting…")
             return self.files.open_image(QImage(data.imageData()))
