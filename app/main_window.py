@@ -75,8 +75,12 @@ EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
 
 
+UNCHECKED_DEVICES = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA (checking…)", "mps": "Apple GPU (checking…)"}
+
+
 def device_choices() -> dict[str, str]:
-    """Device setting values with labels that say what is actually present on this machine."""
+    """Device setting values with labels that say what is actually present on this machine. It starts CUDA (seconds
+    on a machine with a GPU), so it runs on the worker once, at start; Settings shows what it found."""
     from contextfill.model.devices import describe, resolve_device
 
     labels = {"auto": f"Automatic ({describe(resolve_device('auto'))})", "cpu": "CPU"}
@@ -190,6 +194,10 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.undo_stack.indexChanged.connect(self._update_title)
         self._restore_geometry()
+        self._device_labels = dict(UNCHECKED_DEVICES)
+        devices = Task(lambda progress, cancel: device_choices(), name="name the devices")
+        devices.signals.finished.connect(self._on_devices)
+        self.runner.submit(devices)
         self.style()  # PySide builds its QStyle enum wrappers on first use (~20 ms): now, not on the first fill
 
     # ------------------------------------------------------------------ building
@@ -556,6 +564,10 @@ class MainWindow(QMainWindow):
         if report:
             show_error(self, "Cannot load model", message, details)
 
+    @Slot(object)
+    def _on_devices(self, labels: dict[str, str]) -> None:
+        self._device_labels = labels
+
     @Slot(str)
     def _on_device_found(self, label: str) -> None:
         self._device = label
@@ -650,7 +662,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:
         before = self.fill_options()
-        dialog = SettingsDialog(self.settings, device_choices(), self)
+        dialog = SettingsDialog(self.settings, self._device_labels, self)
         if dialog.exec():
             self.apply_settings(before)
 
