@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -129,6 +129,9 @@ class MainWindow(QMainWindow):
         self._device = "not checked yet"
         self._saved_at = -1  # the undo index of the last save started
         self._close_when_saved = False
+        self._closing = QTimer(self)  # while it runs, the window closes as soon as no worker is busy
+        self._closing.setInterval(50)
+        self._closing.timeout.connect(self.close)
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -710,18 +713,36 @@ class MainWindow(QMainWindow):
         if state:
             self.restoreState(QByteArray(state))
 
+    def _work_running(self) -> bool:
+        layers = (self.layer, self.sampling_layer)
+        return (self.runner.is_busy() or self.files.runner.is_busy()
+                or any(layer is not None and layer.is_busy() for layer in layers))
+
+    def _close_when_idle(self) -> None:
+        """Stop the fills and close once every worker is idle, asking again every 50 ms: the GUI thread never waits
+        (it used to, up to 10 s for a fill to stop and 10 s more for a save). A save under way is finished, never
+        cut short; meanwhile the window says why it is still open and takes no more work."""
+        if self._closing.isActive():
+            return
+        self.cancel_fill()
+        self.runner.cancel_all()
+        self.setEnabled(False)  # no shortcut or click starts more work meanwhile
+        self.statusBar().showMessage("Closing once the running fill or save has stopped…")
+        self._closing.start()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel."""
-        if self.document is not None and self._has_unsaved_fill():
+        if not self._closing.isActive() and self.document is not None and self._has_unsaved_fill():
             answer = ask_save_changes(self, self.document.display_name)
             if answer != QMessageBox.StandardButton.Discard:
                 self._close_when_saved = answer == QMessageBox.StandardButton.Save and self.save() is not None
                 event.ignore()
                 return
-        self.cancel_fill()
-        self.runner.cancel_all()
-        self.runner.wait(10_000)
-        self.files.wait(10_000)  # a save under way is finished, never cut short
+        if self._work_running():
+            self._close_when_idle()
+            event.ignore()
+            return
+        self._closing.stop()
         self.settings.set(S.GEOMETRY, bytes(self.saveGeometry()))
         self.settings.set(S.STATE, bytes(self.saveState()))
         self.settings.sync()
