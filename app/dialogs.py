@@ -172,6 +172,12 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(browse)
         model_row.addWidget(reset_model)
+        previous = settings.get(S.PREVIOUS_MODEL_PATH)
+        if previous:  # the model used before the fine-tuning wizard's "Use this model": one click away
+            self.previous_model = QPushButton("Previous")
+            self.previous_model.setToolTip(f"Use {previous} again")
+            self.previous_model.clicked.connect(lambda: self.model_edit.setText(previous))
+            model_row.addWidget(self.previous_model)
 
         self.device = _combo(device_labels, settings.get(S.DEVICE))
         self.patch_size = _spin(3, 31, settings.get(S.PATCH_SIZE), " px", 2)

@@ -684,12 +684,18 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_train_wizard(self) -> TrainWizard:
-        """On "Use this model" the wizard has written the setting; reload the model like Settings does."""
-        before = self.fill_options()
+        """On "Use this model" (or back to the previous one) the wizard has written the setting; reload the model like
+        Settings does."""
+        in_use = [self.fill_options()]
+
+        def chosen(_path: str) -> None:
+            self.apply_settings(in_use[0])
+            in_use[0] = self.fill_options()
+
         wizard = TrainWizard(self.settings, self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.modelChosen.connect(lambda _path: self.apply_settings(before))
-        wizard.open()
+        wizard.modelChosen.connect(chosen)
+        wizard.show()  # not modal: training is another process, the window stays usable meanwhile
         return wizard
 
     def show_shortcuts(self) -> ShortcutsDialog:

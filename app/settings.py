@@ -33,6 +33,7 @@ class Key:
 
 
 MODEL_PATH = Key("fill/model_path", "")  # "" = the bundled default model
+PREVIOUS_MODEL_PATH = Key("fill/previous_model_path", "")  # the one used before the wizard's "Use this model"
 DEVICE = Key("fill/device", "auto")
 METHODS_ON = Key("fill/methods", list(METHODS))
 PATCH_SIZE = Key("fill/patch_size", 7)
