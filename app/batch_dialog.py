@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
 
 from contextfill.app import settings as S
 from contextfill.app.dialogs import show_error
-from contextfill.app.fill import FillOptions, ModelCache, needs_model
+from contextfill.app.fill import FillOptions, ModelCache, needs_model, uses_patches
 from contextfill.app.workers import Task, TaskRunner
 from contextfill.model.errors import InpaintError
+from contextfill.model.methods import METHODS
 
 MASK_KINDS = {
     "folder": "Folder of masks, matched by name", "file": "One mask file for every photo",
@@ -65,7 +66,7 @@ def batch_task(source: Path, output: Path, mask: str, method: str, fmt: str | No
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         return run_batch(
             source, output, mask, method=method, model=model, device=options.device, fmt=fmt,
-            skip_existing=skip_existing, patch_options=options.patch_options() if method != "context-encoder" else None,
+            skip_existing=skip_existing, patch_options=options.patch_options() if uses_patches(method) else None,
             report=report, progress=lambda i, n: progress(i / n), cancel=cancel,
         )
 
@@ -108,8 +109,8 @@ class BatchDialog(QDialog):
         self.mask_hint.setObjectName("hint")
         self.mask_hint.setWordWrap(True)
         self.method = QComboBox()
-        for method in S.METHODS:
-            self.method.addItem(S.METHOD_LABELS[method], method)
+        for spec in METHODS.values():
+            self.method.addItem(spec.label, spec.name)
         self.method.setCurrentIndex(max(0, self.method.findData(settings.get(S.BATCH_METHOD))))
         self.output_format = QComboBox()
         for fmt, label in OUTPUT_FORMATS.items():

@@ -16,6 +16,7 @@ from PIL import Image
 from contextfill.app import settings as S
 from contextfill.app.paths import default_model_path
 from contextfill.app.qtimage import pil_to_qimage
+from contextfill.model.methods import method as spec
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,12 @@ class ModelCache:
 
 
 def needs_model(method: str) -> bool:
-    from contextfill.model.methods import method as spec
-
     return spec(method).needs_model
+
+
+def uses_patches(method: str) -> bool:
+    """Takes patch options (seed, sampling area, patch size): from the method's entry in model/methods.py."""
+    return spec(method).uses_patches
 
 
 def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
@@ -97,7 +101,7 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         result = inpaint(
             image, mask, method=method, model=model, device=options.device,
-            patch_options=options.patch_options() if method != "context-encoder" else None,
+            patch_options=options.patch_options() if uses_patches(method) else None,
             seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
         return result, pil_to_qimage(result.image)

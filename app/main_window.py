@@ -70,6 +70,7 @@ from contextfill.app.tools import Tool
 from contextfill.app.train_wizard import TrainWizard
 from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
 from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.methods import BEST, METHODS
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
@@ -605,20 +606,20 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Choose at least one method in the Fill panel", 5000)
             return False
         mask, options = request
-        self._compare([FillJob(m, m, S.METHOD_LABELS[m], options) for m in methods], mask, fresh=True)
+        self._compare([FillJob(m, m, METHODS[m].label, options) for m in methods], mask, fresh=True)
         return True
 
     def start_variations(self) -> bool:
-        """Fill again with new seeds: the checked patch-based methods (else patch) once per seed, as extra
+        """Fill again with new seeds: the checked patch-based methods (else the default, BEST) once per seed, as extra
         panels beside the comparison of the same photo and hole, or in a new one."""
         request = self._fill_request()
         if request is None:
             return False
         mask, options = request
-        methods = [m for m in self.fill_panel.checked_methods() if m in S.PATCH_METHODS] or ["patch"]
+        methods = [m for m in self.fill_panel.checked_methods() if METHODS[m].uses_patches] or [BEST]
         count = self.fill_panel.variations_spin.value()
         seeds = itertools.islice((s for s in self._seeds if s != options.seed), count)
-        jobs = [FillJob(f"{m}@{seed}", m, f"{S.METHOD_LABELS[m]} · seed {seed}", replace(options, seed=seed))
+        jobs = [FillJob(f"{m}@{seed}", m, f"{METHODS[m].label} · seed {seed}", replace(options, seed=seed))
                 for seed in seeds for m in methods]
         same = self.document.image is self.fills.image and self.layer.revision == self.fills.mask_revision
         self._compare(jobs, mask, fresh=not same)

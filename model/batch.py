@@ -25,6 +25,7 @@ from .devices import resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_image, load_mask, save_image
 from .masks import center_mask
+from .methods import method as method_spec
 from .pipeline import get_model, inpaint
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # the formats a result can take
@@ -142,7 +143,7 @@ def run_batch(
     stems = Counter(p.stem.lower() for p in everything)
     inputs = everything[shard[0] :: shard[1]]
     dev = resolve_device(device)
-    model = _load_model(model, dev) if method != "patch" else None
+    model = _load_model(model, dev) if method_spec(method).needs_model else None
     check_writable(output)
     summary = BatchSummary()
     for i, path in enumerate(inputs):

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from contextfill.app import settings as S
 from contextfill.app.results import ORIGINAL
 from contextfill.app.tools import Tool
+from contextfill.model.methods import NAMES
 
 
 def _paint_hole(qtbot, window, box=(60, 40, 100, 80)):
@@ -28,14 +29,14 @@ def _choose(window, methods):
 def test_fill_all_methods_compare_apply_undo(qtbot, window):
     original = np.asarray(window.document.image).copy()
     mask = _paint_hole(qtbot, window)
-    _choose(window, S.METHODS)
+    _choose(window, NAMES)
     with qtbot.waitSignal(window.fillFinished, timeout=60_000):
         assert window.start_fill()
         assert window.tabs.currentIndex() == 1, "results appear in the Compare tab at once"
         assert not window.fill_panel.fill_button.isEnabled() and window.fill_panel.cancel_button.isEnabled()
-    assert set(window.fill_results) == set(S.METHODS)
-    assert list(window.results.panels) == [ORIGINAL, *S.METHODS]
-    for method in S.METHODS:
+    assert set(window.fill_results) == set(NAMES)
+    assert list(window.results.panels) == [ORIGINAL, *NAMES]
+    for method in NAMES:
         result = window.fill_results[method]
         filled = np.asarray(result.image)
         assert result.image.size == window.document.image.size

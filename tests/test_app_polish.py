@@ -33,6 +33,7 @@ from contextfill.app.fill_controller import FillController
 from contextfill.app.paths import is_bundled, resources_dir
 from contextfill.app.results import ORIGINAL
 from contextfill.app.tools import Tool
+from contextfill.model.methods import BEST
 from contextfill.app.workers import TaskRunner
 
 
@@ -153,7 +154,7 @@ def test_batch_defaults_to_a_masks_folder_and_the_best_method_and_shows_whole_li
     dialog = BatchDialog(app_settings, ModelCache())
     qtbot.addWidget(dialog)
     dialog.show()
-    assert dialog.mask_kind.currentData() == "folder" and dialog.method.currentData() == S.BEST_METHOD
+    assert dialog.mask_kind.currentData() == "folder" and dialog.method.currentData() == BEST
     assert "beach.jpg uses beach.png" in dialog.mask_hint.text()
 
     masks = tmp_path / "masks"
