@@ -145,7 +145,10 @@ TIPS = {
     "blend": "Match colours at the hole's edge so no seam shows (off: the fill keeps the exact colours it copied, "
              "e.g. from a painted sampling area)",
     "jpeg_quality": "Quality of saved JPEG and WebP files: higher is larger and closer to the original",
+    "max_megapixels": "Larger photos are refused: a small file can claim billions of pixels (a decompression bomb) "
+                      "and fill the memory",
 }
+LIMIT_REMEDY = "raise Largest photo in Settings to open it"
 
 
 class SettingsDialog(QDialog):
@@ -189,6 +192,7 @@ class SettingsDialog(QDialog):
         self.blend = QCheckBox("Blend the fill into its surroundings")
         self.blend.setChecked(bool(settings.get(S.BLEND)))
         self.jpeg_quality = _spin(1, 100, settings.get(S.JPEG_QUALITY))
+        self.max_megapixels = _spin(1, 10_000, settings.get(S.MAX_MEGAPIXELS), " MP", 10)
         for widget, tip in TIPS.items():
             getattr(self, widget).setToolTip(tip)
 
@@ -202,6 +206,7 @@ class SettingsDialog(QDialog):
         form.addRow("Random seed", self.seed)
         form.addRow("Seams", self.blend)
         form.addRow("JPEG / WebP quality", self.jpeg_quality)
+        form.addRow("Largest photo", self.max_megapixels)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
             | QDialogButtonBox.StandardButton.RestoreDefaults
@@ -235,7 +240,7 @@ class SettingsDialog(QDialog):
         return (
             (self.device, S.DEVICE), (self.patch_size, S.PATCH_SIZE), (self.sampling, S.SAMPLING),
             (self.ring_width, S.RING_WIDTH), (self.quality, S.QUALITY), (self.seed, S.SEED),
-            (self.jpeg_quality, S.JPEG_QUALITY), (self.blend, S.BLEND),
+            (self.jpeg_quality, S.JPEG_QUALITY), (self.blend, S.BLEND), (self.max_megapixels, S.MAX_MEGAPIXELS),
         )
 
     def accept(self) -> None:

@@ -50,6 +50,7 @@ from contextfill.app.actions import build_actions, build_menus, fill_toolbar, sh
 from contextfill.app.batch_dialog import BatchDialog
 from contextfill.app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from contextfill.app.dialogs import (
+    LIMIT_REMEDY,
     SettingsDialog,
     ShortcutsDialog,
     about_text,
@@ -70,6 +71,7 @@ from contextfill.app.tools import Tool
 from contextfill.app.train_wizard import TrainWizard
 from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
 from contextfill.app.workers import Task, TaskRunner
+from contextfill.model.imageio import set_max_megapixels
 from contextfill.model.methods import BEST, METHODS
 
 EDIT_TAB, COMPARE_TAB = 0, 1
@@ -198,6 +200,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.undo_stack.indexChanged.connect(self._update_title)
         self._restore_geometry()
+        set_max_megapixels(self.settings.get(S.MAX_MEGAPIXELS), LIMIT_REMEDY)
         self._device_labels = dict(UNCHECKED_DEVICES)
         devices = Task(lambda progress, cancel: device_choices(), name="name the devices")
         devices.signals.finished.connect(self._on_devices)
@@ -672,6 +675,7 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, before: FillOptions) -> None:
         """Timings of fills made with other options are stale; another model or device is loaded at once."""
+        set_max_megapixels(self.settings.get(S.MAX_MEGAPIXELS))
         after = self.fill_options()
         if after != before and not self.is_filling():
             self.fill_panel.reset([])

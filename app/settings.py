@@ -47,6 +47,7 @@ BATCH_MASK = Key("batch/mask_kind", "folder")  # a mask per photo: what a photog
 BATCH_METHOD = Key("batch/method", BEST)  # the one blind judges kept most
 RECENT = Key("files/recent", [])
 LAST_DIR = Key("files/last_dir", "")
+MAX_MEGAPIXELS = Key("files/max_megapixels", 179)  # larger photos are refused (decompression bombs); Pillow's line
 GEOMETRY = Key("window/geometry", b"")
 STATE = Key("window/state", b"")
 

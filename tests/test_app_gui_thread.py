@@ -123,3 +123,23 @@ def test_closing_while_saving_keeps_the_window_responsive_and_finishes_the_save(
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     with Image.open(target) as saved:
         assert saved.size == window.document.image.size
+
+
+def test_a_photo_over_the_size_limit_names_the_setting_that_raises_it(qtbot, app_settings, dialogs, tmp_path):
+    from contextfill.app import settings as S
+    from contextfill.app.dialogs import SettingsDialog
+    from contextfill.app.main_window import MainWindow
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1500, 1000)).save(big)  # 1.5 MP
+    app_settings.set(S.MAX_MEGAPIXELS, 1)
+    window = MainWindow(app_settings)
+    qtbot.addWidget(window)
+    assert not finished(qtbot, window, window.open_path(big))
+    (title, message), = dialogs.errors
+    assert message == "big.png: 1500x1000 is 2 MP, over the 1 MP limit; raise Largest photo in Settings to open it"
+    settings = SettingsDialog(app_settings, {"auto": "Automatic", "cpu": "CPU"}, window)
+    settings.max_megapixels.setValue(2)
+    settings.accept()
+    window.apply_settings(window.fill_options())
+    assert finished(qtbot, window, window.open_path(big)) and window.document.image.size == (1500, 1000)
