@@ -361,15 +361,19 @@ def test_an_empty_file_is_named_as_such_and_the_photo_on_screen_stays(qtbot, win
     assert window.document.path.name == "photo.png" and window.windowTitle().startswith("photo.png")
 
 
-# ---------------------------------------------------------------------------- make run without libxcb-cursor0
-@pytest.mark.parametrize(("platform", "qpa", "library", "bundled", "hint"), [
-    ("linux", None, None, False, True), ("linux", "xcb", None, False, True), ("linux", "offscreen", None, False, False),
-    ("linux", None, "libxcb-cursor.so.0", False, False), ("linux", None, None, True, False),
-    ("darwin", None, None, False, False),
+# ---------------------------------------------------------------------------- make run without Qt's X11 libraries
+ICCCM_KEYSYMS = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+
+
+@pytest.mark.parametrize(("platform", "qpa", "missing", "bundled", "hint"), [
+    ("linux", None, ICCCM_KEYSYMS, False, True), ("linux", "xcb", ICCCM_KEYSYMS, False, True),
+    ("linux", "offscreen", ICCCM_KEYSYMS, False, False), ("linux", None, set(), False, False),
+    ("linux", None, ICCCM_KEYSYMS, True, False), ("darwin", None, ICCCM_KEYSYMS, False, False),
 ])
-def test_a_missing_xcb_cursor_library_is_named_in_one_line(monkeypatch, capsys, tmp_path, platform, qpa, library,
-                                                           bundled, hint):
-    import ctypes.util
+def test_every_missing_x11_library_is_named_in_one_line_and_the_app_stops_there(monkeypatch, capsys, tmp_path,
+                                                                                platform, qpa, missing, bundled, hint):
+    """As a new user met it: libxcb-cursor0 installed, libxcb-icccm4 and libxcb-keysyms1 not."""
+    import ctypes
 
     import contextfill.app.gui
 
@@ -377,18 +381,47 @@ def test_a_missing_xcb_cursor_library_is_named_in_one_line(monkeypatch, capsys, 
     from contextfill.app.entry import main
 
     if bundled:
-        (tmp_path / "libxcb-cursor.so.0").touch()
+        for name in missing:
+            (tmp_path / name).touch()
         monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     monkeypatch.setattr(sys, "platform", platform)
     if qpa is None:
         monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     else:
         monkeypatch.setenv("QT_QPA_PLATFORM", qpa)
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: library)
-    monkeypatch.setattr(app.gui, "run_gui", lambda argv: 0)  # the check runs before Qt starts
-    assert main(["contextfill"]) == 0
+
+    def load(name, *args, **kwargs):
+        if name in missing:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
+    started = []
+    monkeypatch.setattr(app.gui, "run_gui", lambda argv: started.append(argv) or 0)  # the check runs before Qt
+    code = main(["contextfill"])
     err = capsys.readouterr().err
     if hint:
-        assert err.count("\n") == 1 and "sudo apt install libxcb-cursor0" in err
+        assert code == 1 and started == [] and err.count("\n") == 1
+        assert "sudo apt install libxcb-icccm4 libxcb-keysyms1`" in err
+        assert "sudo dnf install xcb-util-wm xcb-util-keysyms`" in err
     else:
-        assert err == ""
+        assert code == 0 and started and err == ""
+
+
+def test_the_library_table_is_what_qts_x11_plugin_links():
+    """The check, the hint, the README and the bundle all follow XCB_LIBRARIES: it must list every X11 library the
+    installed Qt's xcb plugin needs."""
+    import subprocess
+
+    import PySide6
+
+    from contextfill.app.entry import XCB_LIBRARIES
+
+    qt = Path(PySide6.__file__).parent / "Qt"
+    needed = set()
+    for binary in (qt / "plugins/platforms/libqxcb.so", qt / "lib/libQt6XcbQpa.so.6"):
+        dynamic = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+        needed |= {line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line}
+    x11 = {name for name in needed if name.startswith(("libxcb", "libX11", "libxkbcommon"))}
+    assert x11 == set(XCB_LIBRARIES)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert all(apt in readme for apt, _, bundled in XCB_LIBRARIES.values() if bundled)
