@@ -241,8 +241,8 @@ def test_quitting_with_an_unsaved_fill_offers_save_and_closes_once_saved(qtbot, 
     dialogs.save_changes = QMessageBox.StandardButton.Save
     with qtbot.waitSignal(window.files.finished):
         assert not window.close(), "the window waits for the save"
+    qtbot.waitUntil(lambda: not window.isVisible())  # once the file worker is idle
     assert dialogs.save_changes_asked == ["photo.png", "photo.png"]
-    assert not window.isVisible()
     assert np.array_equal(np.asarray(Image.open(target)), applied)
 
 
