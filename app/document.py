@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -17,12 +17,12 @@ from PySide6.QtCore import QByteArray, QObject, Signal
 from PySide6.QtGui import QImage
 
 from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil
+from contextfill.model.encoding import source_encoding
 from contextfill.model.imageio import load_image, to_working_mode
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-SAVE_FILTER = ";;".join(
-    ["PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)"]
-)
+SAVE_FILTERS = ("PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)")
+SAVE_FILTER = ";;".join(SAVE_FILTERS)
 # The formats cameras and phones write, first in the Open dialog; Pillow's other formats follow.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".avif", ".tif", ".tiff", ".bmp", ".gif")
 KEPT_INFO = ("exif", "icc_profile", "dpi")  # written back on save
@@ -39,6 +39,12 @@ def open_filter() -> str:
     return ";;".join([_patterns("Photos", photos), _patterns("All images", everything), "All files (*)"])
 
 
+def save_filter_for(path: Path) -> str:
+    """The Save As filter that shows files like `path`: the proposed name and its neighbours, never an empty-looking
+    folder of another type."""
+    return next((f for f in SAVE_FILTERS if f"*{path.suffix.lower()}" in f.split("(")[1]), SAVE_FILTERS[0])
+
+
 def _patterns(label: str, suffixes: list[str]) -> str:
     return f"{label} ({' '.join('*' + e for e in suffixes)})"
 
@@ -52,12 +58,15 @@ class Loaded:
     info: dict  # KEPT_INFO entries of the source
     path: Path | None  # None for a pasted or dropped image
     note: str | None  # what was converted on the way in, if anything
+    format: str | None = None  # the source's file format (Pillow's name), None for a pasted image
+    encoding: dict = field(default_factory=dict)  # how the source was encoded (model/encoding.py), kept on save
 
 
 def load(path: str | os.PathLike) -> Loaded:
     """Any Pillow-readable file with EXIF orientation applied; raises InpaintError saying why it is unusable."""
     path = Path(path)
-    return _loaded(load_image(path), path)
+    image = load_image(path)
+    return _loaded(image, path, image.format, source_encoding(image, path))
 
 
 def from_qimage(image: QImage) -> Loaded:
@@ -74,10 +83,10 @@ def from_encoded(data: QByteArray, suffix: str) -> Loaded:
         return _loaded(load_image(path), None)
 
 
-def _loaded(image: Image.Image, path: Path | None) -> Loaded:
+def _loaded(image: Image.Image, path: Path | None, fmt: str | None = None, encoding: dict | None = None) -> Loaded:
     info = {k: image.info[k] for k in KEPT_INFO if k in image.info}
     working, note = to_working_mode(image)
-    return Loaded(working, pil_to_qimage(working), info, path, note)
+    return Loaded(working, pil_to_qimage(working), info, path, note, fmt, encoding or {})
 
 
 class Document(QObject):
@@ -90,6 +99,7 @@ class Document(QObject):
         super().__init__()
         self.image, self.preview = loaded.image, loaded.preview
         self.info, self.path, self.note = loaded.info, loaded.path, loaded.note
+        self.format, self.encoding = loaded.format, loaded.encoding
         self.save_dir = save_dir or (loaded.path.parent if loaded.path else Path.home())
         self.saved_path: Path | None = None
 
@@ -116,11 +126,14 @@ class Document(QObject):
         return candidate
 
     def save_params(self, path: Path, jpeg_quality: int) -> dict:
-        """What `save_image` needs to keep EXIF, the ICC profile and the DPI where the format allows."""
+        """What `save_image` needs to keep EXIF, the ICC profile and the DPI where the format allows, and, saved in
+        the source's own format, how it was encoded (its JPEG quality, a WebP's losslessness); the JPEG/WebP
+        quality setting otherwise."""
         params: dict = dict(self.info)
         suffix = path.suffix.lower()
         if suffix in (".jpg", ".jpeg", ".webp"):
-            params["quality"] = int(jpeg_quality)
+            same_format = Image.registered_extensions().get(suffix) == self.format
+            params.update(self.encoding if same_format and self.encoding else {"quality": int(jpeg_quality)})
         if suffix == ".webp" and self.image.mode == "L":
             params.pop("icc_profile", None)
         return params

@@ -58,7 +58,15 @@ from contextfill.app.dialogs import (
     confirm_overwrite,
     show_error,
 )
-from contextfill.app.document import ENCODED_IMAGE_TYPES, SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
+from contextfill.app.document import (
+    ENCODED_IMAGE_TYPES,
+    SAVE_FILTER,
+    SAVE_SUFFIXES,
+    Document,
+    Loaded,
+    open_filter,
+    save_filter_for,
+)
 from contextfill.app.file_controller import FileController, SaveJob
 from contextfill.app.fill import FillOptions, ModelCache
 from contextfill.app.fill_controller import FillController, FillJob
@@ -390,9 +398,10 @@ class MainWindow(QMainWindow):
         if self.document is None:
             return None
         if path is None:
+            proposed = self.document.proposed_save_path()
             chosen, _ = QFileDialog.getSaveFileName(
-                self, "Save image as", str(self.document.proposed_save_path()), SAVE_FILTER,
-                options=QFileDialog.Option.DontConfirmOverwrite,
+                self, "Save image as", str(proposed), SAVE_FILTER, save_filter_for(proposed),
+                QFileDialog.Option.DontConfirmOverwrite,
             )
             if not chosen:
                 return None
