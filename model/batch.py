@@ -3,7 +3,7 @@ and skipped, and the run goes on. What concerns the whole run (device, model, ou
 the first file and stops it at once. Used by `contextfill batch` and by the GUI's batch dialog.
 
 Output names: a result keeps its input's name and format (photo.jpg -> photo.jpg, at JPEG quality 95 with EXIF
-and ICC kept); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
+and ICC kept; a WebP stays lossless, or lossy at quality 80); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
 same stem the name says which input it came from (photo.tif, photo.webp -> photo-tif.png, photo-webp.png). An
 existing file is never replaced: the result takes name-2, name-3... instead.
 """
@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .devices import resolve_device
+from .encoding import source_encoding
 from .errors import Cancelled, InpaintError
 from .imageio import load_image, load_mask, save_image
 from .masks import center_mask
@@ -158,7 +159,8 @@ def run_batch(
                 image = load_image(path)
                 result = inpaint(image, masks.for_image(path, image.size), method=method, model=model, device=dev,
                                  patch_options=patch_options, cancel=cancel)
-                written = save_image(result.image, target, replace=False, **_keep_metadata(result.image))
+                written = save_image(result.image, target, replace=False, **_keep_metadata(result.image),
+                                     **_keep_webp(image, path, target))
             except Cancelled:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever one file does, the others still get filled
@@ -195,6 +197,12 @@ def _describe(exc: BaseException) -> str:
         return "not enough memory for this image"
     first = next(iter(str(exc).strip().splitlines()), "")
     return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
+
+
+def _keep_webp(image: Image.Image, path: Path, target: Path) -> dict:
+    """A WebP filled into a WebP stays lossless, or lossy at the usual quality: at quality 95 a lossy photo came
+    back 2.5 times its size."""
+    return source_encoding(image, path) if image.format == "WEBP" and target.suffix.lower() == ".webp" else {}
 
 
 def _keep_metadata(image: Image.Image) -> dict:

@@ -246,3 +246,19 @@ def test_a_model_retrained_into_the_same_file_is_loaded_again(tmp_path):
     export_tiny_model(path, seed=2)
     second = get_model(path, "cpu")
     assert second is not first and second.record == {"seed": 2}
+
+
+def test_a_webp_keeps_its_encoding_lossy_at_about_its_size_and_lossless_lossless(tmp_path):
+    """As a new user met it: WebP results were 2.5 times their input's size (lossy photos written at quality 95)."""
+    from contextfill.model.encoding import webp_is_lossless
+
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = make_photo(256, 192, seed=4)
+    photo.save(source / "lossy.webp", quality=80)
+    photo.save(source / "exact.webp", lossless=True)
+    summary = run_batch(source, tmp_path / "out", "center", method="patch", report=lambda line: None)
+    assert len(summary.done) == 2
+    out = tmp_path / "out"
+    assert (out / "lossy.webp").stat().st_size < 1.3 * (source / "lossy.webp").stat().st_size
+    assert not webp_is_lossless(out / "lossy.webp") and webp_is_lossless(out / "exact.webp")
