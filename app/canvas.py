@@ -1,13 +1,13 @@
 """The editing canvas: the photo, the sampling-area and hole overlays on top, a brush outline that follows the cursor.
 
 Mouse gestures are turned into tool gestures (app.tools) in image coordinates; panning and zooming come
-from ZoomView. `[` and `]` change the brush size as in other editors.
+from ZoomView. `[` and `]` (window actions, app/actions.py) change the brush size as in other editors.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QUndoStack
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoStack
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QWidget
 
 from contextfill.app.mask import MaskLayer
@@ -138,15 +138,12 @@ class Canvas(ZoomView):
             return SamplingStroke(self.sampling_layer, self.undo_stack, self.brush_size, alt)
         return StrokeGesture(self.layer, self.undo_stack, self.brush_size, self.tool is Tool.ERASER)
 
-    # events ----------------------------------------------------------------
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
-            step = max(1, round(self.brush_size * 0.15))
-            self.set_brush_size(self.brush_size + (step if event.key() == Qt.Key.Key_BracketRight else -step))
-            event.accept()
-            return
-        super().keyPressEvent(event)
+    def step_brush(self, direction: int) -> None:
+        """`[` (-1) and `]` (+1): about 15% smaller or larger, as in other editors."""
+        step = max(1, round(self.brush_size * 0.15))
+        self.set_brush_size(self.brush_size + direction * step)
 
+    # events ----------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
         if self.pan_event(event):

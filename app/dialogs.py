@@ -62,7 +62,6 @@ def ask_save_changes(parent: QWidget | None, name: str, before: str = "closing")
 
 # Keys and gestures that are no menu action, listed after the actions in Help > Keyboard shortcuts.
 GESTURES = (
-    ("Brush size", "[ and ]"),
     ("Zoom about the cursor", "Ctrl+wheel"),
     ("Pan", "Space+drag or middle button"),
     ("Erase with the rectangle or sampling brush", "Alt+drag"),

@@ -512,6 +512,10 @@ class MainWindow(QMainWindow):
         radius = self.grow_spin.value()  # the box holds a ring of non-mask, so only the image border erodes as one
         self.mask_op("Shrink mask", partial(shrink, radius=radius), reach=radius + 1)
 
+    def step_brush(self, direction: int) -> None:
+        """`[` and `]` anywhere in the window, not only once the canvas has the focus."""
+        self.canvas.step_brush(direction)
+
     @Slot(int)
     def _on_grow_px(self, value: int) -> None:
         self.settings.set(S.GROW_PX, value)

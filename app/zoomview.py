@@ -132,8 +132,15 @@ class ZoomView(QGraphicsView):
             self.zoomChanged.emit(self.zoom())
 
     def wheelEvent(self, event: QWheelEvent) -> None:
+        """Ctrl+wheel zooms about the cursor: the scene point under it stays under it. Qt's own anchor follows the
+        last mouse move, which a view without mouse tracking (the Compare panels) never records."""
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            pos = event.position().toPoint()
+            under = self.mapToScene(pos)
             self.zoom_by(WHEEL_STEP ** event.angleDelta().y())
+            moved = self.mapFromScene(under) - pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
             event.accept()
         else:
             super().wheelEvent(event)
