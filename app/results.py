@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,6 +30,7 @@ from contextfill.app.zoomview import ImageItem, ViewSync, ZoomView
 from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
+MIN_PANEL = QSize(260, 220)  # a panel never gets smaller: the comparison scrolls instead
 BEFORE_KEY = Qt.Key.Key_Backslash
 
 
@@ -72,6 +74,10 @@ class ResultPanel(QFrame):
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(3)
         self.progress.setVisible(selectable)
+
+        for label in (self.title, self.info):  # long titles and timings are cut, never widen the panel
+            label.setMinimumWidth(1)
+        self.setMinimumSize(MIN_PANEL)
 
         self.view = ZoomView()
         self.item = QGraphicsPixmapItem(self._before)
@@ -149,6 +155,7 @@ class ResultsView(QWidget):
 
         self.hint = QLabel("Paint over what should go, then press Fill to compare the methods here.")
         self.hint.setObjectName("hint")
+        self.hint.setMinimumWidth(1)  # its longer texts are cut rather than widen the window
         self.fit_button = QPushButton("Fit")
         self.fit_button.clicked.connect(lambda: self._each_view(ZoomView.fit))
         self.actual_button = QPushButton("100%")
@@ -164,13 +171,20 @@ class ResultsView(QWidget):
         bar.addWidget(self.actual_button)
         bar.addWidget(self.apply_button)
 
-        self.grid = QGridLayout()
+        grid_host = QWidget()
+        self.grid = QGridLayout(grid_host)
         self.grid.setContentsMargins(6, 0, 6, 6)
         self.grid.setSpacing(6)
+        # Many panels (variations) scroll instead of shrinking to thumbnails or widening the window past the screen.
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(grid_host)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.scroll, 1)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _each_view(self, fn) -> None:
@@ -271,13 +285,15 @@ class ResultsView(QWidget):
 
     # layout ------------------------------------------------------------------
     def _best_columns(self) -> int:
-        """Columns that make each panel's photo largest for this widget size and image aspect."""
+        """Columns that make each panel's photo largest for this widget size and image aspect, no panel smaller
+        than MIN_PANEL: the rows that do not fit scroll."""
         n = max(1, len(self.panels))
-        w, h = max(1, self.width()), max(1, self.height() - 40)
-        best, best_scale = n, 0.0
-        for cols in range(1, n + 1):
+        w, h = max(1, self.scroll.viewport().width()), max(1, self.height() - 40)
+        fit = max(1, w // (MIN_PANEL.width() + self.grid.spacing()))
+        best, best_scale = 1, 0.0
+        for cols in range(1, min(n, fit) + 1):
             rows = math.ceil(n / cols)
-            cell_w, cell_h = w / cols, h / rows - 30
+            cell_w, cell_h = w / cols, max(h / rows, MIN_PANEL.height()) - 30
             scale = min(cell_w / self._aspect, cell_h)
             if scale > best_scale:
                 best, best_scale = cols, scale

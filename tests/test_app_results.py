@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 
-from app_fixtures import app_settings  # noqa: F401
+from app_fixtures import app_settings, dialogs, photo_path, window  # noqa: F401
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
@@ -83,3 +83,29 @@ def test_uncaught_exception_is_logged_and_shown(app_settings, monkeypatch, caplo
             sys.excepthook(*sys.exc_info())
     assert shown and shown[0][0] == "RuntimeError: boom" and "Traceback" in shown[0][1]
     assert FATAL_MARKER in caplog.text
+
+
+def test_many_variations_scroll_instead_of_squashing_the_panels_or_widening_the_window(qtbot, window):
+    """As a new user met it: 9 variations shrank the original and the main panels to thumbnails and widened the
+    window past the screen."""
+    from app_fixtures import drag
+
+    from contextfill.app.results import MIN_PANEL
+    from contextfill.app.tools import Tool
+
+    width, minimum = window.width(), window.minimumSizeHint().width()
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    for method, check in window.fill_panel.checks.items():
+        check.setChecked(method in ("patch", "hybrid"))
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+    window.fill_panel.variations_spin.setValue(5)
+    with qtbot.waitSignal(window.fillFinished, timeout=120_000):
+        assert window.start_variations()
+    assert len(window.results.panels) == 1 + 2 + 10
+    qtbot.wait(50)  # the layout settles
+    assert window.width() == width and window.minimumSizeHint().width() <= minimum, "the window is no wider"
+    for key, panel in window.results.panels.items():
+        assert panel.width() >= MIN_PANEL.width() and panel.height() >= MIN_PANEL.height(), key
+    assert window.results.scroll.verticalScrollBar().maximum() > 0, "the rows that do not fit scroll"
