@@ -696,10 +696,16 @@ class MainWindow(QMainWindow):
             self.preload_model(report_errors=True)
 
     def open_batch_dialog(self) -> BatchDialog:
-        dialog = BatchDialog(self.settings, self.models, self)
+        dialog = BatchDialog(self.settings, self.models, self, self._painted_mask)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    def _painted_mask(self) -> np.ndarray | None:
+        """The hole painted on the photo shown, for the batch dialog's "The mask I painted"."""
+        if self.layer is None or self.layer.is_empty() or self.layer.is_busy():
+            return None
+        return self.layer.array()
 
     def open_train_wizard(self) -> TrainWizard:
         """On "Use this model" (or back to the previous one) the wizard has written the setting; reload the model like

@@ -98,9 +98,14 @@ def check_writable(output: Path) -> None:
 
 
 class MaskSource:
-    """'center', one mask file for every image, or a folder of masks matched by file stem."""
+    """'center', one mask file (or image: the app's painted mask) for every image, or a folder of masks matched by
+    file stem."""
 
-    def __init__(self, spec: str | Path):
+    def __init__(self, spec: str | Path | Image.Image):
+        self.image = spec if isinstance(spec, Image.Image) else None
+        if self.image is not None:
+            self.spec, self.path, self.by_stem = "painted", None, {}
+            return
         self.spec = str(spec)
         self.path = Path(spec)
         if self.spec != "center" and not self.path.exists():
@@ -108,6 +113,8 @@ class MaskSource:
         self.by_stem = {p.stem: p for p in self.path.iterdir() if p.is_file()} if self.path.is_dir() else {}
 
     def for_image(self, image_path: Path, size: tuple[int, int]) -> np.ndarray:
+        if self.image is not None:
+            return load_mask(self.image, size)
         if self.spec == "center":
             return center_mask(size[1], size[0])
         if self.path.is_dir():
@@ -120,7 +127,7 @@ class MaskSource:
 def run_batch(
     source: str | Path,
     output: str | Path,
-    mask: str | Path,
+    mask: str | Path | Image.Image,
     *,
     method: str = "context-encoder",
     model=None,

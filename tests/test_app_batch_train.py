@@ -326,3 +326,34 @@ def test_the_wizard_leaves_the_window_usable_and_reads_only_the_end_of_a_long_lo
     assert (run / "log.jsonl").stat().st_size > 1_000_000
     assert saved_step(str(run)) == 12_300
     assert saved_step(str(tmp_path / "nothing")) == 0
+
+
+def test_batch_fills_a_folder_with_the_mask_painted_in_the_window(qtbot, window, tmp_path):  # noqa: F811
+    """As a new user met it: the batch dialog had no "use the mask I painted"."""
+    import numpy as np
+    from PIL import Image
+
+    from app_fixtures import drag
+    from contextfill.app.tools import Tool
+
+    photos = tmp_path / "series"
+    photos.mkdir()
+    for i in range(2):
+        Image.open(window.document.path).rotate(90 * i).resize(window.document.image.size).save(photos / f"shot{i}.png")
+    Image.new("RGB", (50, 40), "gray").save(photos / "other-size.png")
+    dialog = window.open_batch_dialog()
+    dialog.mask_kind.setCurrentIndex(dialog.mask_kind.findData("painted"))
+    dialog.input_edit.setText(str(photos))
+    assert not dialog.start() and "Paint the hole in the main window first" in dialog.status.text()
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    hole = window.layer.array()
+    dialog.method.setCurrentIndex(dialog.method.findData("patch"))
+    with qtbot.waitSignal(dialog.finished_batch, timeout=60_000):
+        assert dialog.start()
+    lines = [dialog.log.item(i).text() for i in range(dialog.log.count())]
+    assert [line.split()[0] for line in lines] == ["FAIL", "ok", "ok"]
+    assert "the mask must have the image's size" in lines[0]
+    for i in range(2):
+        before, after = (np.asarray(Image.open(folder / f"shot{i}.png")) for folder in (photos, tmp_path / "series-filled"))
+        assert np.array_equal(before[~hole], after[~hole]) and not np.array_equal(before[hole], after[hole])
