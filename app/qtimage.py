@@ -31,6 +31,9 @@ def pil_to_qimage(image: Image.Image) -> QImage:
         else:
             data = (band if band.mode == "RGB" else band.convert("RGB")).tobytes("raw", "BGRX")
         pixels[y0:y1] = np.frombuffer(data, np.uint8).reshape(y1 - y0, w, 4)
+        if not alpha:
+            pixels[y0:y1, :, 3] = 255  # RGB32 wants its unused byte opaque: Pillow pads with 0, which drawing at an
+            # opacity (the Compare panels waiting for their fill) reads as transparent, a black box
     return out
 
 

@@ -64,6 +64,7 @@ class ResultPanel(QFrame):
         self.before_button.setEnabled(False)
         header = QHBoxLayout()
         header.setContentsMargins(8, 6, 8, 2)
+        header.setSpacing(10)  # "Original" and "600 × 400", not "Original600 × 400"
         header.addWidget(self.title)
         header.addWidget(self.before_badge)
         header.addWidget(self.info, 1)

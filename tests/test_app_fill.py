@@ -151,3 +151,25 @@ def test_model_preload_reports_the_model(qtbot, window):
     assert blocker.args == [True]
     assert "tiny.pt" in window.fill_panel.model_label.text()
     assert "CPU" in window.device_status.text()
+
+
+def test_waiting_panels_show_the_photo_and_an_undone_apply_is_not_reported_applied(qtbot, window):
+    """As a new user met it: panels were black boxes while a fill ran, and the status bar said "Applied Hybrid"
+    after the apply was undone."""
+    from contextfill.app.zoomview import BACKGROUND
+
+    _paint_hole(qtbot, window)
+    _choose(window, ["patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+        waiting = window.results.panel("patch")
+        assert not waiting.has_result()
+        shot = waiting.view.viewport().grab().toImage()
+        middle = shot.pixelColor(shot.width() // 2, shot.height() // 2)
+        assert abs(middle.red() - BACKGROUND.red()) + abs(middle.green() - BACKGROUND.green()) > 30, \
+            "the photo shows, dimmed, while its fill runs"
+    window.apply_result("patch")
+    assert window.statusBar().currentMessage().startswith("Applied Patch fill")
+    window.undo_action.trigger()
+    assert "Applied" not in window.statusBar().currentMessage()
+    assert "taken back" in window.statusBar().currentMessage()
