@@ -458,6 +458,10 @@ class MainWindow(QMainWindow):
         comparable = self.document.image is self.fills.image
         self.results.set_applicable(comparable)
         self.tabs.setCurrentIndex(COMPARE_TAB if comparable and self.fills.results else EDIT_TAB)
+        if comparable and self.fills.results:  # an Apply undone: "Applied ..." must not stay up
+            self.statusBar().showMessage("The fill was taken back: pick another result, or Apply it again", 6000)
+        else:
+            self.statusBar().clearMessage()
 
     # ------------------------------------------------------------------ mask editing
     def set_tool(self, tool: Tool) -> None:
