@@ -370,6 +370,10 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.document = document
         document.imageChanged.connect(self._on_image_changed)
+        for old in (self.layer, self.sampling_layer):  # the last photo's masks: kept, they were never freed
+            if old is not None:
+                old.busyChanged.disconnect(self._on_mask_busy)
+                old.release()
         size = QSize(*document.image.size)
         self.layer = MaskLayer(size, self._mask_color, self)
         self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)

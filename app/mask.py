@@ -78,6 +78,13 @@ class MaskLayer(QObject):
         """An operation is being computed or written on the worker: the pixels are not to be painted or read."""
         return bool(self._pending)
 
+    def release(self) -> None:
+        """Delete the layer (200 MB at 50 MP) now, or once the operation its worker is writing is done."""
+        if self.is_busy():
+            self.busyChanged.connect(self.deleteLater)
+        else:
+            self.deleteLater()
+
     def wait(self, msecs: int = -1) -> bool:
         """Block until the worker's operations are written (their bookkeeping still arrives as queued calls)."""
         return self._runner.wait(msecs)

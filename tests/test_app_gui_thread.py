@@ -143,3 +143,12 @@ def test_a_photo_over_the_size_limit_names_the_setting_that_raises_it(qtbot, app
     settings.accept()
     window.apply_settings(window.fill_options())
     assert finished(qtbot, window, window.open_path(big)) and window.document.image.size == (1500, 1000)
+
+
+def test_opening_another_photo_frees_the_last_ones_masks(qtbot, window, photo_path):
+    from shiboken6 import Shiboken
+
+    old = (window.layer, window.sampling_layer)
+    assert finished(qtbot, window, window.open_path(photo_path))
+    qtbot.waitUntil(lambda: not any(Shiboken.isValid(layer) for layer in old))
+    assert window.layer is not old[0] and Shiboken.isValid(window.layer)
