@@ -36,6 +36,12 @@ class MaskOverlay(ImageItem):
     def _on_changed(self, rect: QRect) -> None:
         self.update(QRectF(rect))
 
+    def drawn_rect(self) -> QRect:
+        """Only the painted bounds: an empty mask (the sampling area, mostly) draws nothing, where drawing the whole
+        layer of a 50 MP photo took 12 ms at every repaint."""
+        box = self._layer.bounds() if self._layer is not None else None
+        return QRect() if box is None else QRect(box[0], box[1], box[2] - box[0], box[3] - box[1])
+
 
 class BrushOutline(QGraphicsItem):
     """A circle of the brush's diameter, drawn black-and-white so it shows on any photo."""

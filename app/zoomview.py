@@ -8,7 +8,7 @@ the quiet refit on resize included, so a zoom read-out never goes stale.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -39,8 +39,14 @@ class ImageItem(QGraphicsObject):
     def boundingRect(self) -> QRectF:
         return QRectF(self.image.rect())
 
+    def drawn_rect(self) -> QRect:
+        """The part of the image that may hold anything to draw."""
+        return self.image.rect()
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        rect = option.exposedRect.toAlignedRect().intersected(self.image.rect())
+        rect = option.exposedRect.toAlignedRect().intersected(self.drawn_rect())
+        if rect.isEmpty():
+            return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.drawImage(rect, self.image, rect)
 

@@ -303,3 +303,21 @@ def test_ctrl_wheel_in_compare_keeps_the_point_under_the_cursor_still(qtbot, win
         assert abs(after.x() - under.x()) < 1 and abs(after.y() - under.y()) < 1, (notches, under, after)
     other = window.results.panel("hybrid").view
     assert abs(other.zoom() - view.zoom()) < 1e-6, "the other panels follow the zoom"
+
+
+def test_the_overlay_shows_what_is_painted_and_nothing_once_it_is_erased(qtbot, window):
+    """The mask overlays draw only the painted bounds (an empty sampling area draws nothing at 50 MP)."""
+    canvas = window.canvas
+
+    def shown(x, y):
+        canvas.viewport().repaint()
+        point = view_pos(canvas, x, y)
+        return canvas.viewport().grab().toImage().pixelColor(point)
+
+    photo = shown(80, 60)
+    window.set_tool(Tool.RECT)
+    drag(qtbot, canvas, [(60, 40), (100, 80)])
+    painted = shown(80, 60)
+    assert painted.red() > photo.red() + 20 or painted.blue() < photo.blue() - 20, "the hole shows in its colour"
+    drag(qtbot, canvas, [(50, 30), (110, 90)], modifier=Qt.KeyboardModifier.AltModifier)
+    assert window.layer.is_empty() and shown(80, 60) == photo
