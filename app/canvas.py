@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoStack
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QWidget
 
 from contextfill.app.mask import MaskLayer
 from contextfill.app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
-from contextfill.app.zoomview import ImageItem, ZoomView
+from contextfill.app.zoomview import ImageItem, PhotoItem, ZoomView
 
 MIN_BRUSH, MAX_BRUSH = 1, 500
 
@@ -83,7 +83,7 @@ class Canvas(ZoomView):
         self.brush_size = 40
         self._gesture: Gesture | None = None
         self._gesture_pos = QPointF()  # where the gesture in progress last was, in image coordinates
-        self.image_item = QGraphicsPixmapItem()
+        self.image_item = PhotoItem()
         self.sampling_overlay = MaskOverlay()
         self.overlay = MaskOverlay()
         self.outline = BrushOutline()
@@ -99,10 +99,11 @@ class Canvas(ZoomView):
         self.setMouseTracking(True)
         self.viewport().setCursor(self.idle_cursor())
 
-    def set_image(self, image: QImage) -> None:
+    def set_image(self, image: QImage, small: QImage | None = None) -> None:
         """Show image; made on a worker in RGB32 or premultiplied ARGB32 (see `pil_to_qimage`), which the pixmap
         shares as it is: no conversion of a 50 MP photo on the GUI thread."""
-        self.image_item.setPixmap(QPixmap.fromImage(image, Qt.ImageConversionFlag.NoFormatConversion))
+        self.image_item.set_picture(QPixmap.fromImage(image, Qt.ImageConversionFlag.NoFormatConversion),
+                                    None if small is None else QPixmap.fromImage(small))
         self.scene().setSceneRect(QRectF(image.rect()))
         self.refresh_pixmap_modes()
 

@@ -16,7 +16,7 @@ from PIL import Image
 from PySide6.QtCore import QByteArray, QObject, Signal
 from PySide6.QtGui import QImage
 
-from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil
+from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil, reduced
 from contextfill.model.encoding import source_encoding
 from contextfill.model.imageio import load_image, to_working_mode
 
@@ -60,6 +60,7 @@ class Loaded:
     note: str | None  # what was converted on the way in, if anything
     format: str | None = None  # the source's file format (Pillow's name), None for a pasted image
     encoding: dict = field(default_factory=dict)  # how the source was encoded (model/encoding.py), kept on save
+    reduced: QImage | None = None  # the preview at most 2048 px a side, for views showing it smaller (qtimage)
 
 
 def load(path: str | os.PathLike) -> Loaded:
@@ -86,7 +87,8 @@ def from_encoded(data: QByteArray, suffix: str) -> Loaded:
 def _loaded(image: Image.Image, path: Path | None, fmt: str | None = None, encoding: dict | None = None) -> Loaded:
     info = {k: image.info[k] for k in KEPT_INFO if k in image.info}
     working, note = to_working_mode(image)
-    return Loaded(working, pil_to_qimage(working), info, path, note, fmt, encoding or {})
+    preview = pil_to_qimage(working)
+    return Loaded(working, preview, info, path, note, fmt, encoding or {}, reduced(preview))
 
 
 class Document(QObject):
@@ -97,7 +99,7 @@ class Document(QObject):
     def __init__(self, loaded: Loaded, save_dir: Path | None = None) -> None:
         """`save_dir` is where Save As proposes a name: beside the photo unless told otherwise."""
         super().__init__()
-        self.image, self.preview = loaded.image, loaded.preview
+        self.image, self.preview, self.reduced = loaded.image, loaded.preview, loaded.reduced
         self.info, self.path, self.note = loaded.info, loaded.path, loaded.note
         self.format, self.encoding = loaded.format, loaded.encoding
         self.save_dir = save_dir or (loaded.path.parent if loaded.path else Path.home())
@@ -108,8 +110,8 @@ class Document(QObject):
         target = self.saved_path or self.path
         return target.name if target else "Untitled"
 
-    def set_image(self, image: Image.Image, preview: QImage) -> None:
-        self.image, self.preview = image, preview
+    def set_image(self, image: Image.Image, preview: QImage, small: QImage | None = None) -> None:
+        self.image, self.preview, self.reduced = image, preview, small
         self.imageChanged.emit()
 
     def proposed_save_path(self) -> Path:

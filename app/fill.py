@@ -15,7 +15,7 @@ from PIL import Image
 
 from contextfill.app import settings as S
 from contextfill.app.paths import default_model_path
-from contextfill.app.qtimage import pil_to_qimage
+from contextfill.app.qtimage import pil_to_qimage, reduced
 from contextfill.model.methods import method as spec
 
 
@@ -90,9 +90,10 @@ def uses_patches(method: str) -> bool:
 
 
 def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
-    """A task function (progress, cancel) -> (FillResult, QImage of it) filling `mask` with one method.
+    """A task function (progress, cancel) -> (FillResult, QImage of it, its reduced copy or None) filling `mask`
+    with one method.
 
-    The QImage is made on the worker too, so the GUI thread only has to turn it into a pixmap.
+    The QImages are made on the worker too, so the GUI thread only has to turn them into pixmaps.
     """
 
     def run(progress, cancel):
@@ -104,7 +105,8 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
             patch_options=options.patch_options() if uses_patches(method) else None,
             seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
-        return result, pil_to_qimage(result.image)
+        preview = pil_to_qimage(result.image)
+        return result, preview, reduced(preview)
 
     return run
 

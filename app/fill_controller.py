@@ -47,7 +47,7 @@ class FillController(QObject):
         super().__init__(parent)
         self.runner, self.models, self.panel, self.view = runner, models, panel, view
         self.results: dict = {}  # key -> FillResult
-        self.previews: dict = {}  # key -> QImage of the result, made on the worker
+        self.previews: dict = {}  # key -> (QImage of the result, its reduced copy or None), made on the worker
         self.titles: dict[str, str] = {}  # key -> title, for every job of the comparison
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
@@ -154,10 +154,10 @@ class FillController(QObject):
     def _on_finished(self, outcome) -> None:
         if not (job := self._job()):
             return
-        result, preview = outcome
+        result, preview, small = outcome
         self.results[job.key] = result
-        self.previews[job.key] = preview
-        self.view.set_result(job.key, preview, f"{result.seconds:.2f} s · {result.device}")
+        self.previews[job.key] = (preview, small)
+        self.view.set_result(job.key, preview, f"{result.seconds:.2f} s · {result.device}", small)
         self.panel.set_progress(job.method, 1.0)
         self.panel.set_status(job.method, f"{result.seconds:.2f} s")
         for note in getattr(result, "notes", []) or []:

@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
         self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)
         for layer in (self.layer, self.sampling_layer):
             layer.busyChanged.connect(self._on_mask_busy)
-        self.canvas.set_image(document.preview)
+        self.canvas.set_image(document.preview, document.reduced)
         self.canvas.set_layers(self.layer, self.sampling_layer)
         self.canvas.fit()
         self.tabs.setCurrentIndex(EDIT_TAB)
@@ -458,7 +458,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_image_changed(self) -> None:
         """Apply, undo or redo: show the pixels, and the comparison again when they are the ones it filled."""
-        self.canvas.set_image(self.document.preview)
+        self.canvas.set_image(self.document.preview, self.document.reduced)
         comparable = self.document.image is self.fills.image
         self.results.set_applicable(comparable)
         self.tabs.setCurrentIndex(COMPARE_TAB if comparable and self.fills.results else EDIT_TAB)
@@ -653,7 +653,7 @@ class MainWindow(QMainWindow):
         panels = [(job.key, job.title) for job in jobs]
         if fresh:
             self.fills.reset()
-            self.results.start(self.canvas.image_item.pixmap(), panels)
+            self.results.start(self.canvas.image_item.pixmap(), panels, self.canvas.image_item.small)
             self.fills.show_mask(mask, jobs[0].options.region, self.layer.color, self.sampling_layer.color,
                                  self.canvas.overlay.opacity())
         else:
@@ -684,7 +684,7 @@ class MainWindow(QMainWindow):
                 or not self._mask_ready():
             return
         title = self.fills.titles[key]
-        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title))
+        self.undo_stack.push(ApplyFillCommand(self.document, self.layer, result.image, *self.fills.previews[key], title))
         self.statusBar().showMessage(f"Applied {title} — Ctrl+Z brings the comparison back", 6000)
 
     # ------------------------------------------------------------------ dialogs

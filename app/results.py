@@ -14,7 +14,6 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
-    QGraphicsPixmapItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from contextfill.app.zoomview import ImageItem, ViewSync, ZoomView
+from contextfill.app.zoomview import ImageItem, PhotoItem, ViewSync, ZoomView
 from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
@@ -40,13 +39,15 @@ class ResultPanel(QFrame):
     clicked = Signal()
     doubleClicked = Signal()
 
-    def __init__(self, title: str, before: QPixmap, selectable: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, before: tuple[QPixmap, QPixmap | None], selectable: bool,
+                 parent: QWidget | None = None) -> None:
+        """`before` is the original's pixmap and its reduced copy (PhotoItem)."""
         super().__init__(parent)
         self.setObjectName("resultPanel")
         self.setProperty("selected", False)
         self.selectable = selectable
         self._before = before  # implicitly shared: every panel shows the same pixels without a copy
-        self._after: QPixmap | None = None
+        self._after: tuple[QPixmap, QPixmap | None] | None = None
         self.mask_item: ImageItem | None = None  # the original's: the mask that was filled
 
         self.title = QLabel(title)
@@ -81,7 +82,7 @@ class ResultPanel(QFrame):
         self.setMinimumSize(MIN_PANEL)
 
         self.view = ZoomView()
-        self.item = QGraphicsPixmapItem(self._before)
+        self.item = PhotoItem(*self._before)
         self.view.scene().addItem(self.item)
         self.view.scene().setSceneRect(self.item.boundingRect())
         self.view.viewport().installEventFilter(self)
@@ -101,9 +102,9 @@ class ResultPanel(QFrame):
         self.progress.setValue(round(fraction * 1000))
         self.info.setText(f"{fraction:.0%}")
 
-    def set_result(self, image: QImage, info: str) -> None:
-        self._after = QPixmap.fromImage(image)
-        self.item.setPixmap(self._after)
+    def set_result(self, image: QImage, info: str, small: QImage | None = None) -> None:
+        self._after = (QPixmap.fromImage(image), None if small is None else QPixmap.fromImage(small))
+        self.item.set_picture(*self._after)
         self._dim(False)
         self.progress.setValue(1000)
         self.progress.hide()
@@ -122,7 +123,7 @@ class ResultPanel(QFrame):
 
     def show_before(self, on: bool) -> None:
         if self._after is not None:
-            self.item.setPixmap(self._before if on else self._after)
+            self.item.set_picture(*(self._before if on else self._after))
             self.before_badge.setVisible(on)
 
     def set_selected(self, on: bool) -> None:
@@ -150,7 +151,7 @@ class ResultsView(QWidget):
         self._picked = False
         self.applicable = True  # False while the photo is not the one compared (a result was applied)
         self._sync = ViewSync(self)
-        self._before = QPixmap()
+        self._before: tuple[QPixmap, QPixmap | None] = (QPixmap(), None)
         self._aspect = 1.0
         self._columns = 0
 
@@ -192,13 +193,13 @@ class ResultsView(QWidget):
         for panel in self.panels.values():
             fn(panel.view)
 
-    def start(self, before: QPixmap, methods: list[tuple[str, str]]) -> None:
+    def start(self, before: QPixmap, methods: list[tuple[str, str]], small: QPixmap | None = None) -> None:
         """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
-        title)."""
+        title); `small` is its reduced copy, if any."""
         self.clear()
-        self._before = before
+        self._before = (before, small)
         self._aspect = before.width() / max(1, before.height())
-        original = ResultPanel("Original", before, selectable=False)
+        original = ResultPanel("Original", self._before, selectable=False)
         original.set_message(f"{before.width()} × {before.height()}")
         self._add(ORIGINAL, original)
         self.add(methods)
@@ -212,7 +213,8 @@ class ResultsView(QWidget):
         original.mask_item = ImageItem(image, original.item)  # held here: the parent item does not keep it alive
         original.mask_item.setPos(x, y)
         original.mask_item.setOpacity(opacity)
-        original.set_message(f"{self._before.width()} × {self._before.height()} with mask")
+        width, height = self._before[0].width(), self._before[0].height()
+        original.set_message(f"{width} × {height} with mask")
 
     def add(self, fills: list[tuple[str, str]]) -> None:
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
@@ -249,8 +251,8 @@ class ResultsView(QWidget):
     def panel(self, key: str) -> ResultPanel:
         return self.panels[key]
 
-    def set_result(self, key: str, image: QImage, info: str) -> None:
-        self.panels[key].set_result(image, info)
+    def set_result(self, key: str, image: QImage, info: str, small: QImage | None = None) -> None:
+        self.panels[key].set_result(image, info, small)
         # Until the user picks one, the default method's result is selected as soon as it arrives (the fastest
         # result, the context encoder's, is the softest: Apply straight after a fill must not apply a smear).
         if self.selected is None or (not self._picked and key == self.preferred):

@@ -64,12 +64,12 @@ class ApplyFillCommand(QUndoCommand):
     pixels on the GUI thread."""
 
     def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, preview: QImage,
-                 label: str) -> None:
+                 small: QImage | None, label: str) -> None:
         super().__init__(f"Apply {label}")
         self._document = document
         self._layer = layer
-        self._before = (document.image, document.preview)
-        self._after = (result, preview)
+        self._before = (document.image, document.preview, document.reduced)
+        self._after = (result, preview, small)
         self._box = layer.bounds()  # only the painted part of the mask is kept, cleared and restored
         self._mask = layer.region(self._box) if self._box else None
 

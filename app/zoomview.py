@@ -9,7 +9,7 @@ the quiet refit on resize included, so a zoom read-out never goes stale.
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsItem,
@@ -49,6 +49,32 @@ class ImageItem(QGraphicsObject):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.drawImage(rect, self.image, rect)
+
+
+class PhotoItem(QGraphicsPixmapItem):
+    """A photo that draws from its reduced copy (`qtimage.reduced`) when the view shows it no larger than that copy,
+    and from the full pixmap when zoomed in."""
+
+    def __init__(self, pixmap: QPixmap | None = None, small: QPixmap | None = None) -> None:
+        super().__init__()
+        self.small: QPixmap | None = None
+        if pixmap is not None:
+            self.set_picture(pixmap, small)
+
+    def set_picture(self, pixmap: QPixmap, small: QPixmap | None) -> None:
+        self.setPixmap(pixmap)
+        self.small = small
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        small = self.small
+        if small is None or painter.worldTransform().m11() * self.pixmap().width() > small.width():
+            super().paint(painter, option, widget)
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                              self.transformationMode() == Qt.TransformationMode.SmoothTransformation)
+        painter.drawPixmap(self.boundingRect(), small, QRectF(small.rect()))
+        painter.restore()
 
 
 class ZoomView(QGraphicsView):

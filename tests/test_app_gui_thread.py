@@ -13,6 +13,7 @@ import numpy as np
 from app_fixtures import app_settings, dialogs, drag, finished, photo_path, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import QByteArray, QMimeData
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialog
 
 from contextfill.app import mask as mask_module
@@ -152,3 +153,32 @@ def test_opening_another_photo_frees_the_last_ones_masks(qtbot, window, photo_pa
     assert finished(qtbot, window, window.open_path(photo_path))
     qtbot.waitUntil(lambda: not any(Shiboken.isValid(layer) for layer in old))
     assert window.layer is not old[0] and Shiboken.isValid(window.layer)
+
+
+def test_views_draw_a_large_photo_from_its_reduced_copy_when_shown_smaller(qtbot, window, photo_path, monkeypatch):
+    from contextfill.app import qtimage
+
+    monkeypatch.setattr(qtimage, "REDUCED_SIDE", 80)  # the 160x120 test photo counts as large
+    assert finished(qtbot, window, window.open_path(photo_path))
+    item = window.canvas.image_item
+    assert item.small is not None and (item.small.width(), item.small.height()) == (80, 60)
+    window.canvas.set_zoom(0.45)  # the photo is 72 px wide on screen: drawn from the 80 px copy
+
+    def shot() -> np.ndarray:
+        window.canvas.viewport().repaint()
+        image = window.canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        return np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())[:, :image.width() * 3].astype(int)
+
+    from_small = shot()
+    small, item.small = item.small, None
+    from_full = shot()
+    item.small = small
+    assert np.abs(from_small - from_full).mean() < 3, "the reduced copy looks like the photo"
+    hole = _rectangle(qtbot, window)
+    window.fill_panel.checks["context-encoder"].setChecked(False)
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+    panel = window.results.panel("patch")
+    assert panel.item.small is not None and window.results.panel(ORIGINAL).item.small is not None
+    window.apply_result("patch")
+    assert window.document.reduced is not None and hole.any()
