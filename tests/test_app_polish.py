@@ -331,7 +331,7 @@ def test_every_setting_explains_itself_and_the_model_field_is_not_cut(qtbot, app
     qtbot.waitExposed(dialog)
     fields = [w for w in dialog.findChildren(QWidget) if isinstance(w, (QComboBox, QSpinBox, QCheckBox, QLineEdit))
               and not isinstance(w.parent(), (QComboBox, QSpinBox))]  # not the spin boxes' own line edits
-    assert len(fields) == 9 and all(f.toolTip() for f in fields), [f for f in fields if not f.toolTip()]
+    assert len(fields) == 10 and all(f.toolTip() for f in fields), [f for f in fields if not f.toolTip()]
     edit = dialog.model_edit
     assert edit.width() >= edit.fontMetrics().horizontalAdvance(edit.placeholderText())
 
