@@ -60,6 +60,8 @@ ACTIONS = (
     _tool(Tool.RECT, "M", "rectangle", "Rectangle: drag a box (Alt erases)"),
     _tool(Tool.ERASER, "E", "eraser", "Eraser: remove mask"),
     _tool(Tool.SAMPLE, "S", "sample", "Sampling brush: paint where the fill may copy from (Alt erases)"),
+    ActionSpec("brush_smaller", "Smaller brush", "step_brush", ("[",), places=("tools/brush",), args=(-1,)),
+    ActionSpec("brush_larger", "Larger brush", "step_brush", ("]",), places=("tools/brush",), args=(1,)),
     ActionSpec("fill", "&Fill", "start_fill", ("Ctrl+Return", "Ctrl+Enter"), "fill",
                "Fill the masked area with each chosen method", places=("tools/fill",)),
     ActionSpec("variations", "Fill &variations", "start_variations", ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"),

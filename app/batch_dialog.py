@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
@@ -31,18 +33,21 @@ from PySide6.QtWidgets import (
 
 from contextfill.app import settings as S
 from contextfill.app.dialogs import show_error
-from contextfill.app.fill import FillOptions, ModelCache, needs_model
+from contextfill.app.fill import FillOptions, ModelCache, needs_model, uses_patches
 from contextfill.app.workers import Task, TaskRunner
 from contextfill.model.errors import InpaintError
+from contextfill.model.methods import METHODS
 
 MASK_KINDS = {
     "folder": "Folder of masks, matched by name", "file": "One mask file for every photo",
-    "center": "Center square (for tests)",
+    "painted": "The mask I painted", "center": "Center square (for tests)",
 }
 MASK_HINTS = {
     "folder": "Each photo takes the mask with its name: beach.jpg uses beach.png (any image format) from the masks "
               "folder. White = fill; a mask has its photo's size.",
     "file": "One image for every photo: white = fill; it has the photos' size.",
+    "painted": "The hole painted in the main window, for every photo: they have the size of the photo it was painted "
+               "on (a series from one camera position).",
     "center": "A square in the middle of every photo, as in benchmarks: rarely what a photo needs.",
 }
 OUTPUT_FORMATS = {None: "Same as each photo", "png": "PNG", "jpg": "JPEG", "webp": "WebP", "tif": "TIFF"}
@@ -54,18 +59,20 @@ def default_output(source: Path) -> Path:
     return source.parent / f"{source.name}-filled"
 
 
-def batch_task(source: Path, output: Path, mask: str, method: str, fmt: str | None, skip_existing: bool,
+def batch_task(source: Path, output: Path, mask: str | np.ndarray, method: str, fmt: str | None, skip_existing: bool,
                options: FillOptions, models: ModelCache, report: Callable[[str], None]):
     """A task function (progress, cancel) -> BatchSummary; `report` gets each ok/skip/FAIL line. A file that
-    fails is one FAIL line; what stops the whole run (model, device, output folder) raises, as one error."""
+    fails is one FAIL line; what stops the whole run (model, device, output folder) raises, as one error. `mask` is
+    run_batch's mask spec, or the painted mask (bool HxW), made an image here, on the worker."""
 
     def run(progress, cancel):
         from contextfill.model.batch import run_batch
 
+        spec = Image.fromarray(mask.astype(np.uint8) * 255, "L") if isinstance(mask, np.ndarray) else mask
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         return run_batch(
-            source, output, mask, method=method, model=model, device=options.device, fmt=fmt,
-            skip_existing=skip_existing, patch_options=options.patch_options() if method != "context-encoder" else None,
+            source, output, spec, method=method, model=model, device=options.device, fmt=fmt,
+            skip_existing=skip_existing, patch_options=options.patch_options() if uses_patches(method) else None,
             report=report, progress=lambda i, n: progress(i / n), cancel=cancel,
         )
 
@@ -81,10 +88,13 @@ class _Lines(QObject):
 class BatchDialog(QDialog):
     finished_batch = Signal()  # the run ended (finished, failed or cancelled); for tests and callers
 
-    def __init__(self, settings: S.Settings, models: ModelCache, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: S.Settings, models: ModelCache, parent: QWidget | None = None,
+                 painted: Callable[[], np.ndarray | None] = lambda: None) -> None:
+        """`painted` gives the mask painted in the main window (bool HxW), or None when none is."""
         super().__init__(parent)
         self.setWindowTitle("Batch fill folder")
         self.settings = settings
+        self.painted = painted
         self.models = models
         self.runner = TaskRunner(parent=self)
         self.task: Task | None = None
@@ -108,8 +118,8 @@ class BatchDialog(QDialog):
         self.mask_hint.setObjectName("hint")
         self.mask_hint.setWordWrap(True)
         self.method = QComboBox()
-        for method in S.METHODS:
-            self.method.addItem(S.METHOD_LABELS[method], method)
+        for spec in METHODS.values():
+            self.method.addItem(spec.label, spec.name)
         self.method.setCurrentIndex(max(0, self.method.findData(settings.get(S.BATCH_METHOD))))
         self.output_format = QComboBox()
         for fmt, label in OUTPUT_FORMATS.items():
@@ -192,7 +202,7 @@ class BatchDialog(QDialog):
     @Slot()
     def _sync_mask_row(self) -> None:
         kind = self.mask_kind.currentData()
-        self.mask_row.setEnabled(kind != "center")
+        self.mask_row.setEnabled(kind in ("folder", "file"))
         self.mask_edit.setPlaceholderText("Folder of masks" if kind == "folder" else "Mask image")
         self.mask_hint.setText(MASK_HINTS[kind])
 
@@ -219,12 +229,18 @@ class BatchDialog(QDialog):
             check_output(Path(source), Path(output))
         except InpaintError as exc:
             return f"Choose another results folder: {exc}."
-        if mask != "center" and not Path(mask).exists():
+        if mask is None:
+            return "Paint the hole in the main window first, or choose another mask."
+        if isinstance(mask, str) and mask != "center" and not Path(mask).exists():
             return "Choose the mask file or folder of masks."
         return ""
 
-    def mask_spec(self) -> str:
-        return "center" if self.mask_kind.currentData() == "center" else self.mask_edit.text().strip()
+    def mask_spec(self) -> str | np.ndarray | None:
+        """What run_batch fills with: 'center', a mask file or folder, or the painted mask (None: none painted)."""
+        kind = self.mask_kind.currentData()
+        if kind == "painted":
+            return self.painted()
+        return "center" if kind == "center" else self.mask_edit.text().strip()
 
     def start(self) -> bool:
         if self.task is not None:

@@ -73,7 +73,6 @@ def ask_save_changes(parent: QWidget | None, name: str, before: str = "closing")
 
 # Keys and gestures that are no menu action, listed after the actions in Help > Keyboard shortcuts.
 GESTURES = (
-    ("Brush size", "[ and ]"),
     ("Zoom about the cursor", "Ctrl+wheel"),
     ("Pan", "Space+drag or middle button"),
     ("Erase with the rectangle or sampling brush", "Alt+drag"),
@@ -156,7 +155,10 @@ TIPS = {
     "blend": "Match colours at the hole's edge so no seam shows (off: the fill keeps the exact colours it copied, "
              "e.g. from a painted sampling area)",
     "jpeg_quality": "Quality of saved JPEG and WebP files: higher is larger and closer to the original",
+    "max_megapixels": "Larger photos are refused: a small file can claim billions of pixels (a decompression bomb) "
+                      "and fill the memory",
 }
+LIMIT_REMEDY = "raise Largest photo in Settings to open it"
 
 
 class SettingsDialog(QDialog):
@@ -183,6 +185,12 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(browse)
         model_row.addWidget(reset_model)
+        previous = settings.get(S.PREVIOUS_MODEL_PATH)
+        if previous:  # the model used before the fine-tuning wizard's "Use this model": one click away
+            self.previous_model = QPushButton("Previous")
+            self.previous_model.setToolTip(f"Use {previous} again")
+            self.previous_model.clicked.connect(lambda: self.model_edit.setText(previous))
+            model_row.addWidget(self.previous_model)
 
         self.device = _combo(device_labels, settings.get(S.DEVICE))
         self.patch_size = _spin(3, 31, settings.get(S.PATCH_SIZE), " px", 2)
@@ -194,6 +202,7 @@ class SettingsDialog(QDialog):
         self.blend = QCheckBox("Blend the fill into its surroundings")
         self.blend.setChecked(bool(settings.get(S.BLEND)))
         self.jpeg_quality = _spin(1, 100, settings.get(S.JPEG_QUALITY))
+        self.max_megapixels = _spin(1, 10_000, settings.get(S.MAX_MEGAPIXELS), " MP", 10)
         for widget, tip in TIPS.items():
             getattr(self, widget).setToolTip(tip)
 
@@ -207,6 +216,7 @@ class SettingsDialog(QDialog):
         form.addRow("Random seed", self.seed)
         form.addRow("Seams", self.blend)
         form.addRow("JPEG / WebP quality", self.jpeg_quality)
+        form.addRow("Largest photo", self.max_megapixels)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
             | QDialogButtonBox.StandardButton.RestoreDefaults
@@ -240,7 +250,7 @@ class SettingsDialog(QDialog):
         return (
             (self.device, S.DEVICE), (self.patch_size, S.PATCH_SIZE), (self.sampling, S.SAMPLING),
             (self.ring_width, S.RING_WIDTH), (self.quality, S.QUALITY), (self.seed, S.SEED),
-            (self.jpeg_quality, S.JPEG_QUALITY), (self.blend, S.BLEND),
+            (self.jpeg_quality, S.JPEG_QUALITY), (self.blend, S.BLEND), (self.max_megapixels, S.MAX_MEGAPIXELS),
         )
 
     def accept(self) -> None:

@@ -8,23 +8,28 @@ and the window asks before replacing any existing file. Writes go through the en
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QByteArray, QObject, Signal
 from PySide6.QtGui import QImage
 
-from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil
+from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil, reduced
+from contextfill.model.encoding import source_encoding
 from contextfill.model.imageio import load_image, to_working_mode
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-SAVE_FILTER = ";;".join(
-    ["PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)"]
-)
+SAVE_FILTERS = ("PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)")
+SAVE_FILTER = ";;".join(SAVE_FILTERS)
 # The formats cameras and phones write, first in the Open dialog; Pillow's other formats follow.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".avif", ".tif", ".tiff", ".bmp", ".gif")
 KEPT_INFO = ("exif", "icc_profile", "dpi")  # written back on save
+# What other programs put on the clipboard or in a drop for an image, encoded: taken as bytes and decoded on a
+# worker. Asking Qt for the QImage instead decodes it on the GUI thread (0.3 s for a 4 MP PNG).
+ENCODED_IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/tiff": ".tif",
+                       "image/bmp": ".bmp", "image/gif": ".gif"}
 
 
 def open_filter() -> str:
@@ -32,6 +37,12 @@ def open_filter() -> str:
     photos = [e for e in PHOTO_SUFFIXES if e in readable]
     everything = photos + sorted(readable - set(photos))
     return ";;".join([_patterns("Photos", photos), _patterns("All images", everything), "All files (*)"])
+
+
+def save_filter_for(path: Path) -> str:
+    """The Save As filter that shows files like `path`: the proposed name and its neighbours, never an empty-looking
+    folder of another type."""
+    return next((f for f in SAVE_FILTERS if f"*{path.suffix.lower()}" in f.split("(")[1]), SAVE_FILTERS[0])
 
 
 def _patterns(label: str, suffixes: list[str]) -> str:
@@ -47,12 +58,16 @@ class Loaded:
     info: dict  # KEPT_INFO entries of the source
     path: Path | None  # None for a pasted or dropped image
     note: str | None  # what was converted on the way in, if anything
+    format: str | None = None  # the source's file format (Pillow's name), None for a pasted image
+    encoding: dict = field(default_factory=dict)  # how the source was encoded (model/encoding.py), kept on save
+    reduced: QImage | None = None  # the preview at most 2048 px a side, for views showing it smaller (qtimage)
 
 
 def load(path: str | os.PathLike) -> Loaded:
     """Any Pillow-readable file with EXIF orientation applied; raises InpaintError saying why it is unusable."""
     path = Path(path)
-    return _loaded(load_image(path), path)
+    image = load_image(path)
+    return _loaded(image, path, image.format, source_encoding(image, path))
 
 
 def from_qimage(image: QImage) -> Loaded:
@@ -60,10 +75,20 @@ def from_qimage(image: QImage) -> Loaded:
     return _loaded(qimage_to_pil(image), None)
 
 
-def _loaded(image: Image.Image, path: Path | None) -> Loaded:
+def from_encoded(data: QByteArray, suffix: str) -> Loaded:
+    """A pasted or dropped image file's bytes (ENCODED_IMAGE_TYPES), read as `load` reads a file, so a damaged or
+    too large one is refused in the same words, naming it "pasted image"."""
+    with tempfile.TemporaryDirectory(prefix="contextfill-paste-") as folder:
+        path = Path(folder) / f"pasted image{suffix}"
+        path.write_bytes(data.data())
+        return _loaded(load_image(path), None)
+
+
+def _loaded(image: Image.Image, path: Path | None, fmt: str | None = None, encoding: dict | None = None) -> Loaded:
     info = {k: image.info[k] for k in KEPT_INFO if k in image.info}
     working, note = to_working_mode(image)
-    return Loaded(working, pil_to_qimage(working), info, path, note)
+    preview = pil_to_qimage(working)
+    return Loaded(working, preview, info, path, note, fmt, encoding or {}, reduced(preview))
 
 
 class Document(QObject):
@@ -74,8 +99,9 @@ class Document(QObject):
     def __init__(self, loaded: Loaded, save_dir: Path | None = None) -> None:
         """`save_dir` is where Save As proposes a name: beside the photo unless told otherwise."""
         super().__init__()
-        self.image, self.preview = loaded.image, loaded.preview
+        self.image, self.preview, self.reduced = loaded.image, loaded.preview, loaded.reduced
         self.info, self.path, self.note = loaded.info, loaded.path, loaded.note
+        self.format, self.encoding = loaded.format, loaded.encoding
         self.save_dir = save_dir or (loaded.path.parent if loaded.path else Path.home())
         self.saved_path: Path | None = None
 
@@ -84,8 +110,8 @@ class Document(QObject):
         target = self.saved_path or self.path
         return target.name if target else "Untitled"
 
-    def set_image(self, image: Image.Image, preview: QImage) -> None:
-        self.image, self.preview = image, preview
+    def set_image(self, image: Image.Image, preview: QImage, small: QImage | None = None) -> None:
+        self.image, self.preview, self.reduced = image, preview, small
         self.imageChanged.emit()
 
     def proposed_save_path(self) -> Path:
@@ -102,11 +128,14 @@ class Document(QObject):
         return candidate
 
     def save_params(self, path: Path, jpeg_quality: int) -> dict:
-        """What `save_image` needs to keep EXIF, the ICC profile and the DPI where the format allows."""
+        """What `save_image` needs to keep EXIF, the ICC profile and the DPI where the format allows, and, saved in
+        the source's own format, how it was encoded (its JPEG quality, a WebP's losslessness); the JPEG/WebP
+        quality setting otherwise."""
         params: dict = dict(self.info)
         suffix = path.suffix.lower()
         if suffix in (".jpg", ".jpeg", ".webp"):
-            params["quality"] = int(jpeg_quality)
+            same_format = Image.registered_extensions().get(suffix) == self.format
+            params.update(self.encoding if same_format and self.encoding else {"quality": int(jpeg_quality)})
         if suffix == ".webp" and self.image.mode == "L":
             params.pop("icc_profile", None)
         return params

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QByteArray, QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from contextfill.app.document import Document, from_qimage, load
+from contextfill.app.document import Document, from_encoded, from_qimage, load
 from contextfill.app.workers import Task, TaskRunner
 from contextfill.model.imageio import save_image
 
@@ -56,6 +56,10 @@ class FileController(QObject):
     def open_image(self, image: QImage) -> Task:
         """A pasted or dropped image (copied: the clipboard's may change while the worker reads it)."""
         return self._submit(Task(call(from_qimage, QImage(image)), name="paste"), None)
+
+    def open_encoded(self, data: QByteArray, suffix: str) -> Task:
+        """A pasted or dropped image file's bytes (implicitly shared, not copied), decoded on the worker."""
+        return self._submit(Task(call(from_encoded, data, suffix), name="paste"), None)
 
     def save(self, document: Document, path: Path, jpeg_quality: int, replace: bool) -> Task:
         """Write the document's pixels as they are now, atomically; the window marks it saved on `saved`, with the

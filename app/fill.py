@@ -15,7 +15,8 @@ from PIL import Image
 
 from contextfill.app import settings as S
 from contextfill.app.paths import default_model_path
-from contextfill.app.qtimage import pil_to_qimage
+from contextfill.app.qtimage import pil_to_qimage, reduced
+from contextfill.model.methods import method as spec
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,19 @@ class ModelCache:
 
 
 def needs_model(method: str) -> bool:
-    from contextfill.model.methods import method as spec
-
     return spec(method).needs_model
 
 
-def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
-    """A task function (progress, cancel) -> (FillResult, QImage of it) filling `mask` with one method.
+def uses_patches(method: str) -> bool:
+    """Takes patch options (seed, sampling area, patch size): from the method's entry in model/methods.py."""
+    return spec(method).uses_patches
 
-    The QImage is made on the worker too, so the GUI thread only has to turn it into a pixmap.
+
+def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
+    """A task function (progress, cancel) -> (FillResult, QImage of it, its reduced copy or None) filling `mask`
+    with one method.
+
+    The QImages are made on the worker too, so the GUI thread only has to turn them into pixmaps.
     """
 
     def run(progress, cancel):
@@ -97,10 +102,11 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
         model = models.get(options.resolved_model_path(), options.device) if needs_model(method) else None
         result = inpaint(
             image, mask, method=method, model=model, device=options.device,
-            patch_options=options.patch_options() if method != "context-encoder" else None,
+            patch_options=options.patch_options() if uses_patches(method) else None,
             seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
-        return result, pil_to_qimage(result.image)
+        preview = pil_to_qimage(result.image)
+        return result, preview, reduced(preview)
 
     return run
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QColor
 
 from contextfill.app.fill import FillOptions, ModelCache, fill_task, load_model_task
 from contextfill.app.fill_panel import FillPanel
+from contextfill.app.mask import overlay_image
 from contextfill.app.results import ResultsView
 from contextfill.app.workers import Task, TaskRunner
 
@@ -45,7 +47,7 @@ class FillController(QObject):
         super().__init__(parent)
         self.runner, self.models, self.panel, self.view = runner, models, panel, view
         self.results: dict = {}  # key -> FillResult
-        self.previews: dict = {}  # key -> QImage of the result, made on the worker
+        self.previews: dict = {}  # key -> (QImage of the result, its reduced copy or None), made on the worker
         self.titles: dict[str, str] = {}  # key -> title, for every job of the comparison
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
@@ -55,6 +57,7 @@ class FillController(QObject):
         self._running: dict[QObject, tuple[Task, FillJob]] = {}  # keyed by the task's signals object
         self._queued: list[Task] = []
         self._loads: dict[QObject, tuple[str, bool]] = {}  # model loads: signals -> (file name, report in a dialog)
+        self._overlays: dict[QObject, float] = {}  # the mask of this comparison's original: signals -> its opacity
 
     def is_running(self) -> bool:
         return bool(self._running)
@@ -83,6 +86,21 @@ class FillController(QObject):
             self._queued.append(task)
         QTimer.singleShot(0, self._submit)
 
+    def show_mask(self, hole: np.ndarray, sampling: np.ndarray | None, hole_color: QColor, sampling_color: QColor,
+                  opacity: float) -> Task:
+        """Compose the mask for the comparison's original on the worker (before the fills, which queue behind it)."""
+        colors = (hole_color.rgb() & 0xFFFFFF, sampling_color.rgb() & 0xFFFFFF)
+        task = Task(lambda progress, cancel: overlay_image(hole, sampling, *colors), name="mask overlay")
+        task.signals.finished.connect(self._on_overlay)
+        self._overlays[task.signals] = opacity
+        return self.runner.submit(task)
+
+    @Slot(object)
+    def _on_overlay(self, overlay) -> None:
+        opacity = self._overlays.pop(self.sender(), None)
+        if overlay is not None and opacity is not None:
+            self.view.show_mask(*overlay, opacity)
+
     def cancel(self) -> bool:
         """Ask every running job to stop; False when none was running."""
         for task, job in self._running.values():
@@ -95,6 +113,7 @@ class FillController(QObject):
         for task, _ in self._running.values():
             task.cancel()
         self._running.clear()
+        self._overlays.clear()
         self.results.clear()
         self.previews.clear()
         self.titles.clear()
@@ -139,10 +158,10 @@ class FillController(QObject):
     def _on_finished(self, outcome) -> None:
         if not (job := self._job()):
             return
-        result, preview = outcome
+        result, preview, small = outcome
         self.results[job.key] = result
-        self.previews[job.key] = preview
-        self.view.set_result(job.key, preview, f"{result.seconds:.2f} s · {result.device}")
+        self.previews[job.key] = (preview, small)
+        self.view.set_result(job.key, preview, f"{result.seconds:.2f} s · {result.device}", small)
         self.panel.set_progress(job.method, 1.0)
         self.panel.set_status(job.method, f"{result.seconds:.2f} s")
         for note in getattr(result, "notes", []) or []:

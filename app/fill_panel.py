@@ -16,12 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from contextfill.app import settings as S
-
-METHOD_HINTS = {
-    "context-encoder": "Learned fill: plausible structure, softer detail",
-    "patch": "Copies texture from around the hole (like Content-Aware Fill); the default, the one viewers kept",
-    "hybrid": "Patches, with the context encoder choosing which surrounding texture goes where",
-}
+from contextfill.model.methods import METHODS
 
 
 class FillPanel(QWidget):
@@ -38,10 +33,11 @@ class FillPanel(QWidget):
         chosen = set(settings.get(S.METHODS_ON))
         grid = QGridLayout()
         grid.setVerticalSpacing(2)
-        for row, method in enumerate(S.METHODS):
-            check = QCheckBox(S.METHOD_LABELS[method])
+        for row, spec in enumerate(METHODS.values()):
+            method = spec.name
+            check = QCheckBox(spec.label)
             check.setChecked(method in chosen)
-            check.setToolTip(METHOD_HINTS[method])
+            check.setToolTip(spec.hint)
             check.toggled.connect(self._save_methods)
             status = QLabel("")
             status.setObjectName("methodStatus")
@@ -115,7 +111,7 @@ class FillPanel(QWidget):
             check.setEnabled(not running)
 
     def reset(self, methods: list[str]) -> None:
-        for method in S.METHODS:
+        for method in self.bars:
             self.bars[method].setValue(0)
             self.set_status(method, "queued" if method in methods else "")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -24,8 +24,8 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
-    QPainter,
     QPixmap,
+    QUndoGroup,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -51,6 +51,7 @@ from contextfill.app.actions import build_actions, build_menus, fill_toolbar, sh
 from contextfill.app.batch_dialog import BatchDialog
 from contextfill.app.canvas import MAX_BRUSH, MIN_BRUSH, Canvas
 from contextfill.app.dialogs import (
+    LIMIT_REMEDY,
     SettingsDialog,
     ShortcutsDialog,
     about_text,
@@ -59,7 +60,15 @@ from contextfill.app.dialogs import (
     confirm_stop_work,
     show_error,
 )
-from contextfill.app.document import SAVE_FILTER, SAVE_SUFFIXES, Document, Loaded, open_filter
+from contextfill.app.document import (
+    ENCODED_IMAGE_TYPES,
+    SAVE_FILTER,
+    SAVE_SUFFIXES,
+    Document,
+    Loaded,
+    open_filter,
+    save_filter_for,
+)
 from contextfill.app.file_controller import FileController, SaveJob
 from contextfill.app.fill import FillOptions, ModelCache
 from contextfill.app.fill_controller import FillController, FillJob
@@ -73,13 +82,19 @@ from contextfill.app.train_wizard import TrainWizard
 from contextfill.app.undo import ApplyFillCommand, MaskEditCommand
 from contextfill.app.workers import Task, TaskRunner
 from contextfill.model.imageio import format_losses
+from contextfill.model.imageio import set_max_megapixels
+from contextfill.model.methods import BEST, METHODS
 
 EDIT_TAB, COMPARE_TAB = 0, 1
 EMPTY_HINT = "Open a photo (Ctrl+O), paste one (Ctrl+V) or drop one here"
 
 
+UNCHECKED_DEVICES = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA (checking…)", "mps": "Apple GPU (checking…)"}
+
+
 def device_choices() -> dict[str, str]:
-    """Device setting values with labels that say what is actually present on this machine."""
+    """Device setting values with labels that say what is actually present on this machine. It starts CUDA (seconds
+    on a machine with a GPU), so it runs on the worker once, at start; Settings shows what it found."""
     from contextfill.model.devices import describe, resolve_device
 
     labels = {"auto": f"Automatic ({describe(resolve_device('auto'))})", "cpu": "CPU"}
@@ -129,6 +144,9 @@ class MainWindow(QMainWindow):
         self._saved_at = -1  # the undo index of the last save started
         self._close_when_saved = False
         self._stopping_work = False  # quitting waits for the batch fills and training it stopped
+        self._closing = QTimer(self)  # while it runs, the window closes as soon as no worker is busy
+        self._closing.setInterval(50)
+        self._closing.timeout.connect(self.close)
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -168,8 +186,13 @@ class MainWindow(QMainWindow):
         dock.setMinimumWidth(250)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        made = {"undo": self.undo_stack.createUndoAction(self, "&Undo"),
-                "redo": self.undo_stack.createRedoAction(self, "&Redo")}
+        # Undo and redo act through a group whose stack is taken away while a mask operation is being written on a
+        # worker: an undo then would be written before the operation's own undo step is on the stack.
+        self.undo_group = QUndoGroup(self)
+        self.undo_group.addStack(self.undo_stack)
+        self.undo_group.setActiveStack(self.undo_stack)
+        made = {"undo": self.undo_group.createUndoAction(self, "&Undo"),
+                "redo": self.undo_group.createRedoAction(self, "&Redo")}
         self._actions = build_actions(self, made)
         for name, action in self._actions.items():
             setattr(self, f"{name}_action", action)  # open_action, undo_action...: see app/actions.py
@@ -189,6 +212,11 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.undo_stack.indexChanged.connect(self._update_title)
         self._restore_geometry()
+        set_max_megapixels(self.settings.get(S.MAX_MEGAPIXELS), LIMIT_REMEDY)
+        self._device_labels = dict(UNCHECKED_DEVICES)
+        devices = Task(lambda progress, cancel: device_choices(), name="name the devices")
+        devices.signals.finished.connect(self._on_devices)
+        self.runner.submit(devices)
         self.style()  # PySide builds its QStyle enum wrappers on first use (~20 ms): now, not on the first fill
 
     # ------------------------------------------------------------------ building
@@ -283,8 +311,14 @@ class MainWindow(QMainWindow):
         return task
 
     def _open_mime(self, data: QMimeData) -> Task | None:
+        """A copied or dropped file, or image: another program's comes encoded and is decoded on the file worker
+        (`imageData()` would decode it here); only an image of this process comes as a QImage already."""
         if data.hasUrls() and data.urls()[0].isLocalFile():
             return self.open_path(data.urls()[0].toLocalFile())
+        encoded = next((kind for kind in ENCODED_IMAGE_TYPES if kind in data.formats()), None)
+        if encoded is not None:
+            self.statusBar().showMessage("Pasting…")
+            return self.files.open_encoded(data.data(encoded), ENCODED_IMAGE_TYPES[encoded])
         if data.hasImage():
             self.statusBar().showMessage("Pasting…")
             return self.files.open_image(QImage(data.imageData()))
@@ -340,10 +374,16 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.document = document
         document.imageChanged.connect(self._on_image_changed)
+        for old in (self.layer, self.sampling_layer):  # the last photo's masks go (they stayed: 200 MB each at 50 MP)
+            if old is not None:
+                old.busyChanged.disconnect(self._on_mask_busy)
+                old.release()
         size = QSize(*document.image.size)
         self.layer = MaskLayer(size, self._mask_color, self)
         self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)
-        self.canvas.set_image(document.preview)
+        for layer in (self.layer, self.sampling_layer):
+            layer.busyChanged.connect(self._on_mask_busy)
+        self.canvas.set_image(document.preview, document.reduced)
         self.canvas.set_layers(self.layer, self.sampling_layer)
         self.canvas.fit()
         self.tabs.setCurrentIndex(EDIT_TAB)
@@ -366,9 +406,10 @@ class MainWindow(QMainWindow):
         if self.document is None:
             return None
         if path is None:
+            proposed = self.document.proposed_save_path()
             chosen, _ = QFileDialog.getSaveFileName(
-                self, "Save image as", str(self.document.proposed_save_path()), SAVE_FILTER,
-                options=QFileDialog.Option.DontConfirmOverwrite,
+                self, "Save image as", str(proposed), SAVE_FILTER, save_filter_for(proposed),
+                QFileDialog.Option.DontConfirmOverwrite,
             )
             if not chosen:
                 return None
@@ -426,10 +467,14 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_image_changed(self) -> None:
         """Apply, undo or redo: show the pixels, and the comparison again when they are the ones it filled."""
-        self.canvas.set_image(self.document.preview)
+        self.canvas.set_image(self.document.preview, self.document.reduced)
         comparable = self.document.image is self.fills.image
         self.results.set_applicable(comparable)
         self.tabs.setCurrentIndex(COMPARE_TAB if comparable and self.fills.results else EDIT_TAB)
+        if comparable and self.fills.results:  # an Apply undone: "Applied ..." must not stay up
+            self.statusBar().showMessage("The fill was taken back: pick another result, or Apply it again", 6000)
+        else:
+            self.statusBar().clearMessage()
 
     # ------------------------------------------------------------------ mask editing
     def set_tool(self, tool: Tool) -> None:
@@ -441,19 +486,31 @@ class MainWindow(QMainWindow):
     def mask_op(self, name: str, fn, layer: MaskLayer | None = None, reach: int | None = 0) -> None:
         """Apply a mask operation to `layer` (the hole mask by default) as one undo step. An operation that
         changes nothing farther than `reach` pixels from the painted bounds runs on those bounds grown by it, not
-        on the whole 50 MP of a large photo; `reach=None` means the whole mask (invert)."""
+        on the whole 50 MP of a large photo; `reach=None` means the whole mask (invert). A large box is computed and
+        written on the layer's worker (`MaskLayer.transform`); its undo step is pushed once it is written."""
         layer = layer or self.layer
-        if layer is None:
+        if layer is None or not self._mask_ready():
             return
         h, w = layer.image.height(), layer.image.width()
         bounds = (0, 0, w, h) if reach is None else layer.bounds()
         if bounds is not None:
             r = reach or 0
             box = (max(bounds[0] - r, 0), max(bounds[1] - r, 0), min(bounds[2] + r, w), min(bounds[3] + r, h))
-            before = layer.region(box)
-            layer.set_region(box, fn(before))
-            MaskEditCommand.record(self.undo_stack, layer, before, name, box)
+            layer.transform(box, fn, partial(MaskEditCommand.push, self.undo_stack, layer, name))
         self.tabs.setCurrentIndex(EDIT_TAB)
+
+    @Slot(bool)
+    def _on_mask_busy(self, _busy: bool) -> None:
+        busy = any(layer.is_busy() for layer in (self.layer, self.sampling_layer))
+        self.undo_group.setActiveStack(None if busy else self.undo_stack)
+
+    def _mask_ready(self) -> bool:
+        """False, with a word in the status bar, while an operation is still being written into a mask: its
+        bounds and pixels are not final yet."""
+        busy = any(layer is not None and layer.is_busy() for layer in (self.layer, self.sampling_layer))
+        if busy:
+            self.statusBar().showMessage("The mask is still being updated…", 2000)
+        return not busy
 
     def clear_mask(self) -> None:
         self.mask_op("Clear mask", np.zeros_like)
@@ -471,6 +528,10 @@ class MainWindow(QMainWindow):
     def shrink_mask(self) -> None:
         radius = self.grow_spin.value()  # the box holds a ring of non-mask, so only the image border erodes as one
         self.mask_op("Shrink mask", partial(shrink, radius=radius), reach=radius + 1)
+
+    def step_brush(self, direction: int) -> None:
+        """`[` and `]` anywhere in the window, not only once the canvas has the focus."""
+        self.canvas.step_brush(direction)
 
     @Slot(int)
     def _on_grow_px(self, value: int) -> None:
@@ -540,6 +601,10 @@ class MainWindow(QMainWindow):
         if report:
             show_error(self, "Cannot load model", message, details)
 
+    @Slot(object)
+    def _on_devices(self, labels: dict[str, str]) -> None:
+        self._device_labels = labels
+
     @Slot(str)
     def _on_device_found(self, label: str) -> None:
         self._device = label
@@ -556,7 +621,7 @@ class MainWindow(QMainWindow):
 
     def _fill_request(self) -> tuple[np.ndarray, FillOptions] | None:
         """The hole and the options to fill it with (the sampling area, if painted), or None with a hint."""
-        if self.document is None or self.layer is None or self.is_filling():
+        if self.document is None or self.layer is None or self.is_filling() or not self._mask_ready():
             return None
         if self.layer.is_empty():
             self.statusBar().showMessage("Paint over the area to fill first (brush or rectangle)", 5000)
@@ -574,20 +639,20 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Choose at least one method in the Fill panel", 5000)
             return False
         mask, options = request
-        self._compare([FillJob(m, m, S.METHOD_LABELS[m], options) for m in methods], mask, fresh=True)
+        self._compare([FillJob(m, m, METHODS[m].label, options) for m in methods], mask, fresh=True)
         return True
 
     def start_variations(self) -> bool:
-        """Fill again with new seeds: the checked patch-based methods (else patch) once per seed, as extra
+        """Fill again with new seeds: the checked patch-based methods (else the default, BEST) once per seed, as extra
         panels beside the comparison of the same photo and hole, or in a new one."""
         request = self._fill_request()
         if request is None:
             return False
         mask, options = request
-        methods = [m for m in self.fill_panel.checked_methods() if m in S.PATCH_METHODS] or ["patch"]
+        methods = [m for m in self.fill_panel.checked_methods() if METHODS[m].uses_patches] or [BEST]
         count = self.fill_panel.variations_spin.value()
         seeds = itertools.islice((s for s in self._seeds if s != options.seed), count)
-        jobs = [FillJob(f"{m}@{seed}", m, f"{S.METHOD_LABELS[m]} · seed {seed}", replace(options, seed=seed))
+        jobs = [FillJob(f"{m}@{seed}", m, f"{METHODS[m].label} · seed {seed}", replace(options, seed=seed))
                 for seed in seeds for m in methods]
         same = self.document.image is self.fills.image and self.layer.revision == self.fills.mask_revision
         self._compare(jobs, mask, fresh=not same)
@@ -597,22 +662,15 @@ class MainWindow(QMainWindow):
         panels = [(job.key, job.title) for job in jobs]
         if fresh:
             self.fills.reset()
-            self.results.start(self.canvas.image_item.pixmap(), self._overlay_pixmap(),
-                               self.canvas.overlay.opacity(), panels)
+            self.results.start(self.canvas.image_item.pixmap(), panels, self.canvas.image_item.small)
+            self.fills.show_mask(mask, jobs[0].options.region, self.layer.color, self.sampling_layer.color,
+                                 self.canvas.overlay.opacity())
         else:
             self.results.add(panels)
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.fills.run(jobs, self.document.image, mask, self.layer.revision, self.layer.bounds())
         where = " from the sampling area" if jobs[0].options.sampling == "region" else ""
         self.statusBar().showMessage(f"Filling {len(jobs)} result(s){where}…")
-
-    def _overlay_pixmap(self) -> QPixmap:
-        """The sampling area with the hole over it, as the canvas shows them, for the Compare view's original."""
-        pixmap = QPixmap.fromImage(self.sampling_layer.image)
-        painter = QPainter(pixmap)
-        painter.drawImage(0, 0, self.layer.image)
-        painter.end()
-        return pixmap
 
     @Slot()
     def _on_fills_finished(self) -> None:
@@ -631,10 +689,11 @@ class MainWindow(QMainWindow):
     def apply_result(self, key: str) -> None:
         """Replace the photo by a result; the comparison stays, so undoing this brings it back."""
         result = self.fill_results.get(key)
-        if result is None or self.document is None or self.document.image is not self.fills.image:
+        if result is None or self.document is None or self.document.image is not self.fills.image \
+                or not self._mask_ready():
             return
         title = self.fills.titles[key]
-        command = ApplyFillCommand(self.document, self.layer, result.image, self.fills.previews[key], title,
+        command = ApplyFillCommand(self.document, self.layer, result.image, *self.fills.previews[key], title,
                                    self.fills.hole)
         self.undo_stack.push(command)
         changed = " (the mask changed since this fill started: only what it filled was cleared)" \
@@ -644,12 +703,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ dialogs
     def open_settings(self) -> None:
         before = self.fill_options()
-        dialog = SettingsDialog(self.settings, device_choices(), self)
+        dialog = SettingsDialog(self.settings, self._device_labels, self)
         if dialog.exec():
             self.apply_settings(before)
 
     def apply_settings(self, before: FillOptions) -> None:
         """Timings of fills made with other options are stale; another model or device is loaded at once."""
+        set_max_megapixels(self.settings.get(S.MAX_MEGAPIXELS))
         after = self.fill_options()
         if after != before and not self.is_filling():
             self.fill_panel.reset([])
@@ -657,20 +717,32 @@ class MainWindow(QMainWindow):
             self.preload_model(report_errors=True)
 
     def open_batch_dialog(self) -> BatchDialog:
-        dialog = BatchDialog(self.settings, self.models, self)
+        dialog = BatchDialog(self.settings, self.models, self, self._painted_mask)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished_batch.connect(self._on_work_ended)
         dialog.open()
         return dialog
 
+    def _painted_mask(self) -> np.ndarray | None:
+        """The hole painted on the photo shown, for the batch dialog's "The mask I painted"."""
+        if self.layer is None or self.layer.is_empty() or self.layer.is_busy():
+            return None
+        return self.layer.array()
+
     def open_train_wizard(self) -> TrainWizard:
-        """On "Use this model" the wizard has written the setting; reload the model like Settings does."""
-        before = self.fill_options()
+        """On "Use this model" (or back to the previous one) the wizard has written the setting; reload the model like
+        Settings does."""
+        in_use = [self.fill_options()]
+
+        def chosen(_path: str) -> None:
+            self.apply_settings(in_use[0])
+            in_use[0] = self.fill_options()
+
         wizard = TrainWizard(self.settings, self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.modelChosen.connect(lambda _path: self.apply_settings(before))
+        wizard.modelChosen.connect(chosen)
         wizard.run_page.train.ended.connect(self._on_work_ended)
-        wizard.open()
+        wizard.show()  # not modal: training is another process, the window stays usable meanwhile
         return wizard
 
     def show_shortcuts(self) -> ShortcutsDialog:
@@ -715,11 +787,30 @@ class MainWindow(QMainWindow):
         if self._stopping_work and not self._running_work():
             self.close()
 
+    def _work_running(self) -> bool:
+        layers = (self.layer, self.sampling_layer)
+        return (self.runner.is_busy() or self.files.runner.is_busy()
+                or any(layer is not None and layer.is_busy() for layer in layers))
+
+    def _close_when_idle(self) -> None:
+        """Stop the fills and close once every worker is idle, asking again every 50 ms: the GUI thread never waits
+        (it used to, up to 10 s for a fill to stop and 10 s more for a save). A save under way is finished, never
+        cut short; meanwhile the window says why it is still open and takes no more work."""
+        if self._closing.isActive():
+            return
+        self.cancel_fill()
+        self.runner.cancel_all()
+        self.setEnabled(False)  # no shortcut or click starts more work meanwhile
+        self.statusBar().showMessage("Closing once the running fill or save has stopped…")
+        self._closing.start()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Unsaved fills: Save (the window closes once it is written), Discard, or Cancel. A batch fill or training
-        that runs: stop it, or Cancel. Stopping never blocks the window: a batch stops at its current file, training
-        saves a checkpoint on SIGTERM, and the window says so and closes once both have ended."""
-        if not self._stopping_work and self.document is not None and self._has_unsaved_fill():
+        that runs: stop it, or Cancel. Nothing here blocks the window: a batch stops at its current file, training
+        saves a checkpoint on SIGTERM, fills are cancelled and a save under way is finished; the window says so and
+        closes once all of them have ended."""
+        if not self._stopping_work and not self._closing.isActive() and self.document is not None \
+                and self._has_unsaved_fill():
             answer = ask_save_changes(self, self.document.display_name)
             if answer != QMessageBox.StandardButton.Discard:
                 self._close_when_saved = answer == QMessageBox.StandardButton.Save and self.save() is not None
@@ -733,10 +824,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Stopping {labels} before quitting…")
             event.ignore()
             return
-        self.cancel_fill()
-        self.runner.cancel_all()
-        self.runner.wait(10_000)
-        self.files.wait(10_000)  # a save under way is finished, never cut short
+        if self._work_running():
+            self._close_when_idle()
+            event.ignore()
+            return
+        self._closing.stop()
         self.settings.set(S.GEOMETRY, bytes(self.saveGeometry()))
         self.settings.set(S.STATE, bytes(self.saveState()))
         self.settings.sync()

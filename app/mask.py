@@ -9,24 +9,48 @@ at the cost of the edit, so starting a fill on a 50 MP photo reads only the part
 
 The pixels live in a zeroed numpy buffer (calloc: the system hands out zero pages as they are first touched), so a
 new layer for a 50 MP photo costs nothing on the GUI thread, where filling 200 MB with transparency took 0.1 s.
+
+An operation on many pixels at once (invert, grow, a rectangle over the photo, undoing one of them) reads, computes,
+diffs and writes them on the layer's own worker: on a 50 MP photo invert took 0.8 s of the GUI thread. Its writes
+run one after the other in the order asked, and the count, bounds and revision change only when one is done, on the
+GUI thread; while any is under way the layer `is_busy()`, and the window neither paints into it nor reads it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
 from contextfill.app.mask_ops import bbox
+from contextfill.app.workers import Task, TaskRunner
 
 TILE = 256  # an edit remembers the mask as it was in tiles of this side, the first time it touches each
 SAMPLING_COLOR = "#34c759"  # green, so the sampling area never looks like the (red-ish) hole
+ASYNC_PIXELS = 1 << 20  # an operation on a box of more pixels (4 MB of mask, some 10 ms per pass) runs on the worker
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1, half-open
+
+
+@dataclass(frozen=True)
+class MaskEdit:
+    """What one operation changed: the smallest box holding every pixel that differs, the mask there before and
+    after, and how many hole pixels the box held before and after."""
+
+    box: Box
+    before: np.ndarray
+    after: np.ndarray
+    counts: tuple[int, int]
 
 
 class MaskLayer(QObject):
     """Owns the mask pixels; emits `changed(rect)` with the dirty image rectangle after every edit."""
 
     changed = Signal(QRect)
+    busyChanged = Signal(bool)  # an operation started on the worker with none running, or the last one was written
 
     def __init__(self, size: QSize, color: QColor, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +64,8 @@ class MaskLayer(QObject):
         self._count = 0  # pixels of hole
         self._bounds = QRect()  # holds every hole pixel (erasing does not shrink it until the mask is empty)
         self.revision = 0  # goes up with every change of the mask's pixels (a recolour is not one)
+        self._runner = TaskRunner(parent=self)  # one thread: operations write in the order they were asked
+        self._pending: dict[QObject, Callable[[MaskEdit | None], None]] = {}  # a running operation's task signals -> done
 
     @property
     def color(self) -> QColor:
@@ -47,6 +73,21 @@ class MaskLayer(QObject):
 
     def is_empty(self) -> bool:
         return self._count == 0
+
+    def is_busy(self) -> bool:
+        """An operation is being computed or written on the worker: the pixels are not to be painted or read."""
+        return bool(self._pending)
+
+    def release(self) -> None:
+        """Delete the layer (200 MB at 50 MP) now, or once the operation its worker is writing is done."""
+        if self.is_busy():
+            self.busyChanged.connect(self.deleteLater)
+        else:
+            self.deleteLater()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the worker's operations are written (their bookkeeping still arrives as queued calls)."""
+        return self._runner.wait(msecs)
 
     def bounds(self) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) holding every hole pixel (perhaps more), or None when the mask is empty."""
@@ -130,13 +171,58 @@ class MaskLayer(QObject):
     def set_array(self, mask: np.ndarray) -> None:
         self.set_region((0, 0, self.image.width(), self.image.height()), mask)
 
-    def set_region(self, box: tuple[int, int, int, int], values: np.ndarray) -> None:
-        """Overwrite the pixels inside box (x0, y0, x1, y1) with the bool array `values`."""
+    def set_region(self, box: Box, values: np.ndarray) -> None:
+        """Overwrite the pixels inside box (x0, y0, x1, y1) with the bool array `values` (undo, redo, apply)."""
+        self.transform(box, lambda _before: values)
+
+    def transform(self, box: Box, fn: Callable[[np.ndarray], np.ndarray],
+                  done: Callable[[MaskEdit | None], None] = lambda edit: None) -> None:
+        """Replace the mask inside box by fn(the mask there), then call done(what changed, or None) on the GUI thread:
+        at once for a small box while nothing else is being written, else once the worker has written it."""
         x0, y0, x1, y1 = box
-        view = self._words()[y0:y1, x0:x1]
-        before = int(np.count_nonzero(view))
-        np.multiply(values, np.uint32(self._color.rgba() | 0xFF000000), out=view, casting="unsafe")  # 0 or opaque colour
-        self._edited(QRect(x0, y0, x1 - x0, y1 - y0), before, int(np.count_nonzero(values)))
+        if (x1 - x0) * (y1 - y0) <= ASYNC_PIXELS and not self.is_busy():
+            done(self._book(self._apply(box, fn)))
+            return
+        task = Task(lambda progress, cancel: self._apply(box, fn), name="mask operation")
+        task.signals.finished.connect(self._on_applied)
+        task.signals.done.connect(self._on_task_done)
+        self._pending[task.signals] = done
+        self._runner.submit(task)
+        if len(self._pending) == 1:
+            self.busyChanged.emit(True)
+
+    def _apply(self, box: Box, fn: Callable[[np.ndarray], np.ndarray]) -> MaskEdit | None:
+        """Read, compute, diff and write only the pixels that change; no bookkeeping and no signal (this may run on
+        the worker, which touches nothing but the pixels of the box)."""
+        before = self.region(box)
+        after = np.asarray(fn(before), bool)
+        changed = changed_box(before, after)
+        if changed is None:
+            return None
+        cx0, cy0, cx1, cy1 = changed
+        before, after = before[cy0:cy1, cx0:cx1].copy(), after[cy0:cy1, cx0:cx1].copy()  # not the whole box's arrays
+        x0, y0 = box[0] + cx0, box[1] + cy0
+        view = self._words()[y0 : y0 + after.shape[0], x0 : x0 + after.shape[1]]
+        np.multiply(after, np.uint32(self._color.rgba() | 0xFF000000), out=view, casting="unsafe")  # 0 or opaque colour
+        return MaskEdit((x0, y0, x0 + after.shape[1], y0 + after.shape[0]), before, after,
+                        (int(np.count_nonzero(before)), int(np.count_nonzero(after))))
+
+    def _book(self, edit: MaskEdit | None) -> MaskEdit | None:
+        """Count, bounds, revision and repaint for a written edit (GUI thread)."""
+        if edit is not None:
+            x0, y0, x1, y1 = edit.box
+            self._edited(QRect(x0, y0, x1 - x0, y1 - y0), *edit.counts)
+        return edit
+
+    @Slot(object)
+    def _on_applied(self, edit: MaskEdit | None) -> None:
+        self._pending[self.sender()](self._book(edit))
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        self._pending.pop(self.sender(), None)
+        if not self._pending:
+            self.busyChanged.emit(False)
 
     def set_color(self, color: QColor) -> None:
         """Recolour the painted pixels in one composition pass, keeping the mask itself unchanged."""
@@ -190,3 +276,22 @@ class MaskLayer(QObject):
 def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
     """Smallest box holding every pixel that differs, so undo stores only the edited region."""
     return bbox(before != after)
+
+
+def overlay_image(hole: np.ndarray, sampling: np.ndarray | None, hole_rgb: int,
+                  sampling_rgb: int) -> tuple[QImage, int, int] | None:
+    """The sampling area with the hole over it, opaque in their colours (0xRRGGBB) as the canvas draws them, cropped
+    to their bounds: (image, x, y of its corner), or None with nothing painted. Made on a worker for the Compare
+    view's original: composing the two full-size layers on the GUI thread took 0.2 s at 4 MP."""
+    painted = hole if sampling is None else hole | sampling
+    box = bbox(painted)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    image = QImage(x1 - x0, y1 - y0, QImage.Format.Format_ARGB32_Premultiplied)
+    words = np.frombuffer(image.bits(), np.uint32).reshape(y1 - y0, image.bytesPerLine() // 4)[:, : x1 - x0]
+    words[:] = 0
+    if sampling is not None:
+        words[sampling[y0:y1, x0:x1]] = 0xFF000000 | sampling_rgb
+    words[hole[y0:y1, x0:x1]] = 0xFF000000 | hole_rgb
+    return image, x0, y0

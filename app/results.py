@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
-    QGraphicsPixmapItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from contextfill.app.zoomview import ViewSync, ZoomView
+from contextfill.app.zoomview import ImageItem, PhotoItem, ViewSync, ZoomView
 from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
+MIN_PANEL = QSize(260, 220)  # a panel never gets smaller: the comparison scrolls instead
 BEFORE_KEY = Qt.Key.Key_Backslash
 
 
@@ -38,13 +39,16 @@ class ResultPanel(QFrame):
     clicked = Signal()
     doubleClicked = Signal()
 
-    def __init__(self, title: str, before: QPixmap, selectable: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, before: tuple[QPixmap, QPixmap | None], selectable: bool,
+                 parent: QWidget | None = None) -> None:
+        """`before` is the original's pixmap and its reduced copy (PhotoItem)."""
         super().__init__(parent)
         self.setObjectName("resultPanel")
         self.setProperty("selected", False)
         self.selectable = selectable
         self._before = before  # implicitly shared: every panel shows the same pixels without a copy
-        self._after: QPixmap | None = None
+        self._after: tuple[QPixmap, QPixmap | None] | None = None
+        self.mask_item: ImageItem | None = None  # the original's: the mask that was filled
 
         self.title = QLabel(title)
         self.title.setObjectName("panelTitle")
@@ -61,6 +65,7 @@ class ResultPanel(QFrame):
         self.before_button.setEnabled(False)
         header = QHBoxLayout()
         header.setContentsMargins(8, 6, 8, 2)
+        header.setSpacing(10)  # "Original" and "600 × 400", not "Original600 × 400"
         header.addWidget(self.title)
         header.addWidget(self.before_badge)
         header.addWidget(self.info, 1)
@@ -72,8 +77,12 @@ class ResultPanel(QFrame):
         self.progress.setFixedHeight(3)
         self.progress.setVisible(selectable)
 
+        for label in (self.title, self.info):  # long titles and timings are cut, never widen the panel
+            label.setMinimumWidth(1)
+        self.setMinimumSize(MIN_PANEL)
+
         self.view = ZoomView()
-        self.item = QGraphicsPixmapItem(self._before)
+        self.item = PhotoItem(*self._before)
         self.view.scene().addItem(self.item)
         self.view.scene().setSceneRect(self.item.boundingRect())
         self.view.viewport().installEventFilter(self)
@@ -93,9 +102,9 @@ class ResultPanel(QFrame):
         self.progress.setValue(round(fraction * 1000))
         self.info.setText(f"{fraction:.0%}")
 
-    def set_result(self, image: QImage, info: str) -> None:
-        self._after = QPixmap.fromImage(image)
-        self.item.setPixmap(self._after)
+    def set_result(self, image: QImage, info: str, small: QImage | None = None) -> None:
+        self._after = (QPixmap.fromImage(image), None if small is None else QPixmap.fromImage(small))
+        self.item.set_picture(*self._after)
         self._dim(False)
         self.progress.setValue(1000)
         self.progress.hide()
@@ -114,7 +123,7 @@ class ResultPanel(QFrame):
 
     def show_before(self, on: bool) -> None:
         if self._after is not None:
-            self.item.setPixmap(self._before if on else self._after)
+            self.item.set_picture(*(self._before if on else self._after))
             self.before_badge.setVisible(on)
 
     def set_selected(self, on: bool) -> None:
@@ -142,12 +151,13 @@ class ResultsView(QWidget):
         self._picked = False
         self.applicable = True  # False while the photo is not the one compared (a result was applied)
         self._sync = ViewSync(self)
-        self._before = QPixmap()
+        self._before: tuple[QPixmap, QPixmap | None] = (QPixmap(), None)
         self._aspect = 1.0
         self._columns = 0
 
         self.hint = QLabel("Paint over what should go, then press Fill to compare the methods here.")
         self.hint.setObjectName("hint")
+        self.hint.setMinimumWidth(1)  # its longer texts are cut rather than widen the window
         self.fit_button = QPushButton("Fit")
         self.fit_button.clicked.connect(lambda: self._each_view(ZoomView.fit))
         self.actual_button = QPushButton("100%")
@@ -163,31 +173,48 @@ class ResultsView(QWidget):
         bar.addWidget(self.actual_button)
         bar.addWidget(self.apply_button)
 
-        self.grid = QGridLayout()
+        grid_host = QWidget()
+        self.grid = QGridLayout(grid_host)
         self.grid.setContentsMargins(6, 0, 6, 6)
         self.grid.setSpacing(6)
+        # Many panels (variations) scroll instead of shrinking to thumbnails or widening the window past the screen.
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(grid_host)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.scroll, 1)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _each_view(self, fn) -> None:
         for panel in self.panels.values():
             fn(panel.view)
 
-    def start(self, before: QPixmap, mask: QPixmap, mask_opacity: float, methods: list[tuple[str, str]]) -> None:
-        """Lay out a fresh comparison: the original with its mask plus a waiting panel per (key, title)."""
+    def start(self, before: QPixmap, methods: list[tuple[str, str]], small: QPixmap | None = None) -> None:
+        """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
+        title); `small` is its reduced copy, if any."""
         self.clear()
-        self._before = before
+        self._before = (before, small)
         self._aspect = before.width() / max(1, before.height())
-        original = ResultPanel("Original", before, selectable=False)
-        overlay = QGraphicsPixmapItem(mask, original.item)
-        overlay.setOpacity(mask_opacity)
-        original.set_message(f"{before.width()} × {before.height()} with mask")
+        original = ResultPanel("Original", self._before, selectable=False)
+        original.set_message(f"{before.width()} × {before.height()}")
         self._add(ORIGINAL, original)
         self.add(methods)
         self.set_applicable(True)
+
+    def show_mask(self, image: QImage, x: int, y: int, opacity: float) -> None:
+        """Lay the mask that was filled (`overlay_image`, made on a worker) over the original at (x, y)."""
+        original = self.panels.get(ORIGINAL)
+        if original is None:
+            return
+        original.mask_item = ImageItem(image, original.item)  # held here: the parent item does not keep it alive
+        original.mask_item.setPos(x, y)
+        original.mask_item.setOpacity(opacity)
+        width, height = self._before[0].width(), self._before[0].height()
+        original.set_message(f"{width} × {height} with mask")
 
     def add(self, fills: list[tuple[str, str]]) -> None:
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
@@ -224,8 +251,8 @@ class ResultsView(QWidget):
     def panel(self, key: str) -> ResultPanel:
         return self.panels[key]
 
-    def set_result(self, key: str, image: QImage, info: str) -> None:
-        self.panels[key].set_result(image, info)
+    def set_result(self, key: str, image: QImage, info: str, small: QImage | None = None) -> None:
+        self.panels[key].set_result(image, info, small)
         # Until the user picks one, the default method's result is selected as soon as it arrives (the fastest
         # result, the context encoder's, is the softest: Apply straight after a fill must not apply a smear).
         if self.selected is None or (not self._picked and key == self.preferred):
@@ -261,13 +288,15 @@ class ResultsView(QWidget):
 
     # layout ------------------------------------------------------------------
     def _best_columns(self) -> int:
-        """Columns that make each panel's photo largest for this widget size and image aspect."""
+        """Columns that make each panel's photo largest for this widget size and image aspect, no panel smaller
+        than MIN_PANEL: the rows that do not fit scroll."""
         n = max(1, len(self.panels))
-        w, h = max(1, self.width()), max(1, self.height() - 40)
-        best, best_scale = n, 0.0
-        for cols in range(1, n + 1):
+        w, h = max(1, self.scroll.viewport().width()), max(1, self.height() - 40)
+        fit = max(1, w // (MIN_PANEL.width() + self.grid.spacing()))
+        best, best_scale = 1, 0.0
+        for cols in range(1, min(n, fit) + 1):
             rows = math.ceil(n / cols)
-            cell_w, cell_h = w / cols, h / rows - 30
+            cell_w, cell_h = w / cols, max(h / rows, MIN_PANEL.height()) - 30
             scale = min(cell_w / self._aspect, cell_h)
             if scale > best_scale:
                 best, best_scale = cols, scale

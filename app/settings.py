@@ -13,17 +13,12 @@ from PySide6.QtCore import QSettings
 
 from contextfill.app import APP_NAME, ORG_NAME
 from contextfill.model.methods import BEST, NAMES
-from contextfill.model.methods import METHODS as REGISTRY
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 10
-METHODS = NAMES
-METHOD_LABELS = {m.name: m.label for m in REGISTRY.values()}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SAMPLINGS = ("ring", "image")
 QUALITIES = ("fast", "best")
-PATCH_METHODS = tuple(m.name for m in REGISTRY.values() if m.uses_patches)  # take a seed and a sampling area
-BEST_METHOD = BEST  # the default method: the one blind judges kept most (model/methods.py)
 
 
 @dataclass(frozen=True)
@@ -33,8 +28,9 @@ class Key:
 
 
 MODEL_PATH = Key("fill/model_path", "")  # "" = the bundled default model
+PREVIOUS_MODEL_PATH = Key("fill/previous_model_path", "")  # the one used before the wizard's "Use this model"
 DEVICE = Key("fill/device", "auto")
-METHODS_ON = Key("fill/methods", list(METHODS))
+METHODS_ON = Key("fill/methods", list(NAMES))  # the methods (model/methods.py) a fill runs
 PATCH_SIZE = Key("fill/patch_size", 7)
 SAMPLING = Key("fill/sampling", "ring")
 RING_WIDTH = Key("fill/ring_width", 96)
@@ -48,9 +44,10 @@ MASK_OPACITY = Key("mask/opacity", 55)  # percent
 GROW_PX = Key("mask/grow_px", 8)
 JPEG_QUALITY = Key("save/jpeg_quality", 92)
 BATCH_MASK = Key("batch/mask_kind", "folder")  # a mask per photo: what a photographer's batch needs
-BATCH_METHOD = Key("batch/method", BEST_METHOD)
+BATCH_METHOD = Key("batch/method", BEST)  # the one blind judges kept most
 RECENT = Key("files/recent", [])
 LAST_DIR = Key("files/last_dir", "")
+MAX_MEGAPIXELS = Key("files/max_megapixels", 179)  # larger photos are refused (decompression bombs); Pillow's line
 GEOMETRY = Key("window/geometry", b"")
 STATE = Key("window/state", b"")
 

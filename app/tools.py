@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from enum import Enum
+from functools import partial
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QUndoStack
 
@@ -72,7 +74,8 @@ class SamplingStroke(StrokeGesture):
 
 
 class RectGesture(Gesture):
-    """Rectangle from press to release; `preview` shows the outline while dragging (None hides it)."""
+    """Rectangle from press to release; `preview` shows the outline while dragging (None hides it). The rectangle
+    is one mask operation on release (`MaskLayer.transform`): over a large photo it runs on the layer's worker."""
 
     def __init__(self, layer: MaskLayer, stack: QUndoStack, erase: bool, preview) -> None:
         super().__init__(layer, stack)
@@ -82,7 +85,6 @@ class RectGesture(Gesture):
         self._start = QPointF()
 
     def press(self, pos: QPointF) -> None:
-        super().press(pos)
         self._start = pos
         self._preview(QRectF(pos, pos))
 
@@ -91,5 +93,9 @@ class RectGesture(Gesture):
 
     def release(self, pos: QPointF) -> None:
         self._preview(None)
-        self.layer.paint_rect(QRectF(self._start, pos).normalized().toAlignedRect(), self.erase)
-        super().release(pos)
+        rect = QRectF(self._start, pos).normalized().toAlignedRect().intersected(self.layer.image.rect())
+        if rect.isEmpty():
+            return
+        box = (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
+        self.layer.transform(box, np.zeros_like if self.erase else np.ones_like,
+                             partial(MaskEditCommand.push, self.stack, self.layer, self.name))

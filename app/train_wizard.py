@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
 from collections import deque
+from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,9 +36,11 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from contextfill.app import APP_NAME
 from contextfill.app import settings as S
 from contextfill.app.dialogs import show_error
 from contextfill.app.fill import FillOptions
+from contextfill.app.workers import Task, TaskRunner
 
 # How long to train: (minutes, label, what to expect). Only what was measured is promised (MODEL_CARD.md: on a mix
 # of unrelated photos, 11 recipes of 10 minutes moved the score by -1.2 to +0.11 dB, the one used here by -0.11 to
@@ -43,7 +48,8 @@ from contextfill.app.fill import FillOptions
 DURATIONS = (
     (10, "10 minutes", "A first look. In our tests 10 minutes gained nothing measurable on a mix of unrelated "
                        "photos (within ±0.1 dB), and 0.17 dB on object-sized holes in black-and-white ones."),
-    (30, "30 minutes", "Three times the steps. Whether it helps depends on how alike your photos are."),
+    (30, "30 minutes", "Three times the steps of a 10-minute run. Whether it helps depends on how alike your photos "
+                       "are."),
     (60, "1 hour", "Photos of one subject or one shoot have the most to teach; unrelated photos little."),
     (600, "Overnight (10 hours)", "The most these photos can teach. With only a few photos the model may start to "
                                   "learn them by heart; the score at the end shows that too."),
@@ -53,6 +59,8 @@ CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
 PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
 BATCH_SIZE = 32  # the engine's default
 FEW_STEPS = 200  # fewer steps than this change a model little
+LOG_BLOCK = 64 << 10  # bytes of the training log read at a time, from its end
+CHECK_DELAY_MS = 300  # the run folder is looked at once typing pauses this long, on a worker
 KILL_AFTER_MS = 30_000  # time to finish the current step and write the checkpoint after SIGTERM
 STDERR_TAIL_LINES = 20
 
@@ -68,7 +76,36 @@ def train_command(args: list[str]) -> tuple[str, list[str]]:
 
 
 def runs_dir() -> Path:
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "runs"
+    """~/.local/share/ContextFill/runs on Linux: the generic data folder and the app's name once (the app's own data
+    location names the organisation and the app, both ContextFill)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)) / APP_NAME / "runs"
+
+
+def model_name(photos: str, day: date) -> str:
+    """A fine-tuned model's name: its photos' folder and the day it was trained, e.g. `holiday-2026-11-29`."""
+    return f"{Path(photos).name or 'photos'}-{day.isoformat()}"
+
+
+def keep_model(model: Path, name: str) -> Path:
+    """Copy the run's model.pt to `<name>.pt` beside it (numbered, never replacing a file): the name Settings and the
+    Fill panel then show. Runs on a worker."""
+    n = 1
+    while True:
+        target = model.with_name(f"{name}.pt" if n == 1 else f"{name}-{n}.pt")
+        try:
+            with open(target, "xb") as out, open(model, "rb") as src:
+                shutil.copyfileobj(src, out)
+            return target
+        except FileExistsError:
+            n += 1
+
+
+def scaled_preview(path: str, width: int, height: int) -> QImage:
+    """The engine's preview PNG, decoded and scaled to fit width x height, on a worker."""
+    image = QImage(path)
+    if image.isNull():
+        return image
+    return image.scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
 def run_name(photos: str) -> str:
@@ -83,16 +120,24 @@ def has_checkpoint(run_dir: str) -> bool:
 
 
 def saved_step(run_dir: str) -> int:
-    """The step of the run's last checkpoint, from its log (a few lines of text, unlike the checkpoint itself)."""
-    step = 0
+    """The step of the run's last checkpoint, from its log read backwards from the end in blocks: a checkpoint is
+    logged every 100 steps, while a night's log is megabytes (the whole of it was read on the GUI thread)."""
     try:
-        with open(Path(run_dir) / "log.jsonl", encoding="utf-8") as log:
-            for line in log:
-                if '"checkpoint"' in line:
-                    step = int(json.loads(line).get("step", step))
+        with open(Path(run_dir) / "log.jsonl", "rb") as log:
+            end = log.seek(0, os.SEEK_END)
+            cut = b""  # the start of the block's last line, read with the block before it
+            while end > 0:
+                start = max(0, end - LOG_BLOCK)
+                log.seek(start)
+                lines = (log.read(end - start) + cut).split(b"\n")
+                cut = lines.pop(0) if start > 0 else b""
+                for line in reversed(lines):
+                    if b'"checkpoint"' in line:
+                        return int(json.loads(line).get("step", 0))
+                end = start
     except (OSError, ValueError):
         pass
-    return step
+    return 0
 
 
 def planned_steps(minutes: float) -> int:
@@ -197,6 +242,11 @@ class SetupPage(QWizardPage):
         self.setButtonText(QWizard.WizardButton.CommitButton, "Start training")
         self.model_path = FillOptions.from_settings(settings).resolved_model_path()
         self._auto_run = ""
+        self._runner = TaskRunner(parent=self)
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._check_run_folder)
         self.photos_edit = QLineEdit()
         self.photos_edit.setPlaceholderText("Folder of photos (sub-folders included)")
         self.photos_edit.textChanged.connect(self._on_photos_changed)
@@ -242,17 +292,31 @@ class SetupPage(QWizardPage):
         self.estimate.setText(estimate_text(minutes, outlook))
 
     def _on_photos_changed(self, text: str) -> None:
-        """Name the run after the photo folder until the user picks a run folder."""
+        """Name the run after the photo folder and the day until the user picks a run folder."""
         if text.strip() and self.run_edit.text() in ("", self._auto_run):
             self._auto_run = str(runs_dir() / run_name(text.strip()))
             self.run_edit.setText(self._auto_run)
         self.completeChanged.emit()
 
     def _on_run_changed(self, text: str) -> None:
-        resumable = has_checkpoint(text.strip())
-        self.resume.setVisible(resumable)
-        self.resume.setChecked(resumable)
+        """Whether the folder holds a run to resume is looked at once typing pauses, on a worker: a folder on a
+        network share can take seconds to answer, and each keystroke asked."""
+        self._check_timer.start()
         self.completeChanged.emit()
+
+    @Slot()
+    def _check_run_folder(self) -> None:
+        folder = self.run_edit.text().strip()
+        task = Task(lambda progress, cancel: (folder, has_checkpoint(folder)), name="look at the run folder")
+        task.signals.finished.connect(self._on_run_checked)
+        self._runner.submit(task)
+
+    @Slot(object)
+    def _on_run_checked(self, checked: tuple[str, bool]) -> None:
+        folder, resumable = checked
+        if folder == self.run_edit.text().strip():  # else the folder was changed meanwhile; its own check follows
+            self.resume.setVisible(resumable)
+            self.resume.setChecked(resumable)
 
     def isComplete(self) -> bool:
         return bool(self.photos_edit.text().strip() and self.run_edit.text().strip())
@@ -320,14 +384,26 @@ class RunPage(QWizardPage):
         self.use_button = QPushButton("Use this model")
         self.use_button.setVisible(False)
         self.use_button.clicked.connect(self.use_model)
+        self.back_button = QPushButton()  # one click back to the model used before "Use this model"
+        self.back_button.setVisible(False)
+        self.back_button.clicked.connect(self.use_previous)
+        self.model_name = ""
+        self.runner = TaskRunner(parent=self)
+        self._previews: dict[QObject, tuple[str, str]] = {}  # a decoding preview's task signals -> (path, caption)
 
         layout = QVBoxLayout(self)
         for widget in (self.progress, self.speed, self.psnr, self.result, self.preview, self.preview_caption,
                        self.status, self.log):
             layout.addWidget(widget)
-        layout.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.back_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
 
-    def start(self, args: list[str]) -> None:
+    def start(self, args: list[str], name: str) -> None:
+        """Run `contextfill train ARGS`; the model it makes is kept as `<name>.pt` when used."""
+        self.model_name = name
         self.progress.setRange(0, 0)  # busy until the engine reports: starting Python and torch takes seconds
         self.progress.setFormat("")
         self.status.setText("Starting the training engine…")
@@ -389,12 +465,19 @@ class RunPage(QWizardPage):
         return left
 
     def _show_preview(self, path: str, caption: str) -> None:
-        pixmap = QPixmap(path)
-        if pixmap.isNull():
-            return
+        """Decode and scale the engine's preview on a worker; it is shown when ready."""
         size = self.preview.size().expandedTo(self.preview.minimumSize())
-        self.preview.setPixmap(pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
+        task = Task(lambda progress, cancel: scaled_preview(path, size.width(), size.height()), name="preview")
+        task.signals.finished.connect(self._on_preview)
+        self._previews[task.signals] = (path, caption)
+        self.runner.submit(task)
+
+    @Slot(object)
+    def _on_preview(self, image: QImage) -> None:
+        path, caption = self._previews.pop(self.sender())
+        if image.isNull() or self._previews:  # unreadable, or a newer preview is on its way
+            return
+        self.preview.setPixmap(QPixmap.fromImage(image))
         self.preview.setToolTip(path)
         self.preview_caption.setText(caption)
 
@@ -431,7 +514,7 @@ class RunPage(QWizardPage):
                 self.progress.setFormat(f"stopped at step {self.stopped_at}")
             self.result.setText(f"{self._learned_text()} {self._score_text()}")
             self.status.setText(f"{outcome} Model saved to {self.model_path}")
-            self.use_button.setVisible(True)
+            self.use_button.setVisible(self.gained())
         elif self.train.stopping:
             self.progress.setFormat("stopped")
             self.status.setText("Stopped before a checkpoint was written; nothing new was saved.")
@@ -450,13 +533,45 @@ class RunPage(QWizardPage):
             self.progress.setFormat("stopping…")
             self.train.stop()
 
+    def gained(self) -> bool:
+        """The new model scored better than the starting one, by at least the +0.01 dB the page shows: only then is
+        it offered (a +0.00 dB model made the saved default changes nothing but its name)."""
+        return self.score is not None and round(float(self.score["gain_db"]), 2) > 0
+
     @Slot()
     def use_model(self) -> None:
-        self.settings.set(S.MODEL_PATH, self.model_path)
-        self.settings.sync()
+        """Keep the model under its own name (on a worker), then make it the one fills use."""
         self.use_button.setEnabled(False)
-        self.use_button.setText("In use")
-        self.modelChosen.emit(self.model_path)
+        task = Task(lambda progress, cancel: keep_model(Path(self.model_path), self.model_name), name="keep model")
+        task.signals.finished.connect(self._on_model_kept)
+        task.signals.errored.connect(self._on_keep_failed)
+        self.runner.submit(task)
+
+    @Slot(object)
+    def _on_model_kept(self, path: Path) -> None:
+        previous = self.settings.get(S.MODEL_PATH)
+        self.settings.set(S.PREVIOUS_MODEL_PATH, previous)
+        self._choose(str(path))
+        self.use_button.setText(f"In use: {path.name}")
+        self.back_button.setText(f"Use {Path(previous).name if previous else 'the default model'} again")
+        self.back_button.setVisible(True)
+
+    @Slot(str, str)
+    def _on_keep_failed(self, message: str, details: str) -> None:
+        self.use_button.setEnabled(True)
+        show_error(self, "Cannot keep the model", message, details or None)
+
+    @Slot()
+    def use_previous(self) -> None:
+        self._choose(self.settings.get(S.PREVIOUS_MODEL_PATH))
+        self.back_button.setVisible(False)
+        self.use_button.setText("Use this model")
+        self.use_button.setEnabled(True)
+
+    def _choose(self, path: str) -> None:
+        self.settings.set(S.MODEL_PATH, path)
+        self.settings.sync()
+        self.modelChosen.emit(path)
 
 
 class TrainWizard(QWizard):
@@ -480,7 +595,9 @@ class TrainWizard(QWizard):
     def initializePage(self, page_id: int) -> None:
         super().initializePage(page_id)
         if self.page(page_id) is self.run_page:
-            self.run_page.start(self.setup_page.train_args(self.settings.get(S.DEVICE)) + self.extra_args)
+            photos = self.setup_page.photos_edit.text().strip()
+            self.run_page.start(self.setup_page.train_args(self.settings.get(S.DEVICE)) + self.extra_args,
+                                model_name(photos, date.today()))
 
     def reject(self) -> None:
         if self.run_page.train.is_running():

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage, QUndoCommand
 
-from contextfill.app.mask import MaskLayer, changed_box
+from contextfill.app.mask import MaskEdit, MaskLayer
 
 if TYPE_CHECKING:
     from contextfill.app.document import Document
@@ -30,16 +30,12 @@ class MaskEditCommand(QUndoCommand):
         self._applied = True
 
     @staticmethod
-    def record(stack, layer: MaskLayer, before: np.ndarray, text: str, box: tuple[int, int, int, int]) -> bool:
-        """Push a command for a mask operation on `box` since `before` (the box's pixels); nothing is pushed when
-        no pixel changed."""
-        after = layer.region(box)
-        changed = changed_box(before, after)
-        if changed is None:
+    def push(stack, layer: MaskLayer, text: str, edit: MaskEdit | None) -> bool:
+        """Push a command for an operation the layer has written (`MaskLayer.transform`'s `done`); nothing is
+        pushed when no pixel changed."""
+        if edit is None:
             return False
-        x0, y0, x1, y1 = changed
-        where = (box[0] + x0, box[1] + y0, box[0] + x1, box[1] + y1)
-        stack.push(MaskEditCommand(layer, where, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy(), text))
+        stack.push(MaskEditCommand(layer, edit.box, edit.before, edit.after, text))
         return True
 
     @staticmethod
@@ -69,12 +65,12 @@ class ApplyFillCommand(QUndoCommand):
     (the result's was made on the worker), so neither direction converts pixels on the GUI thread."""
 
     def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, preview: QImage,
-                 label: str, hole: tuple[tuple[int, int, int, int], np.ndarray]) -> None:
+                 small: QImage | None, label: str, hole: tuple[tuple[int, int, int, int], np.ndarray]) -> None:
         super().__init__(f"Apply {label}")
         self._document = document
         self._layer = layer
-        self._before = (document.image, document.preview)
-        self._after = (result, preview)
+        self._before = (document.image, document.preview, document.reduced)
+        self._after = (result, preview, small)
         (hx0, hy0, hx1, hy1), hole_pixels = hole
         now = layer.bounds() or (hx0, hy0, hx1, hy1)
         x0, y0 = min(now[0], hx0), min(now[1], hy0)

@@ -127,6 +127,10 @@ class TaskRunner(QObject):
     def _on_done(self) -> None:
         self._tasks.pop(self.sender(), None)
 
+    def is_busy(self) -> bool:
+        """A task submitted here has not reported `done` yet."""
+        return bool(self._tasks)
+
     def cancel_all(self) -> None:
         for task in list(self._tasks.values()):
             task.cancel()

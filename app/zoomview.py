@@ -8,14 +8,73 @@ the quiet refit on resize included, so a zoom read-out never goes stale.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsItem,
+    QGraphicsObject,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 WHEEL_STEP = 1.0015  # zoom factor per wheel-delta unit: one notch (120) is about 1.2x
 BACKGROUND = QColor(30, 30, 32)
 PIXEL_ZOOM = 3.0  # from this magnification on, show crisp pixels instead of smoothing
+
+
+class ImageItem(QGraphicsObject):
+    """Draws a QImage as it is, only the part exposed, with crisp pixels (masks): a QPixmap of a 50 MP image would
+    be a 200 MB copy made on the GUI thread."""
+
+    def __init__(self, image: QImage | None = None, parent: QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self.image = image if image is not None else QImage()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self.image.rect())
+
+    def drawn_rect(self) -> QRect:
+        """The part of the image that may hold anything to draw."""
+        return self.image.rect()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        rect = option.exposedRect.toAlignedRect().intersected(self.drawn_rect())
+        if rect.isEmpty():
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(rect, self.image, rect)
+
+
+class PhotoItem(QGraphicsPixmapItem):
+    """A photo that draws from its reduced copy (`qtimage.reduced`) when the view shows it no larger than that copy,
+    and from the full pixmap when zoomed in."""
+
+    def __init__(self, pixmap: QPixmap | None = None, small: QPixmap | None = None) -> None:
+        super().__init__()
+        self.small: QPixmap | None = None
+        if pixmap is not None:
+            self.set_picture(pixmap, small)
+
+    def set_picture(self, pixmap: QPixmap, small: QPixmap | None) -> None:
+        self.setPixmap(pixmap)
+        self.small = small
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        small = self.small
+        if small is None or painter.worldTransform().m11() * self.pixmap().width() > small.width():
+            super().paint(painter, option, widget)
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                              self.transformationMode() == Qt.TransformationMode.SmoothTransformation)
+        painter.drawPixmap(self.boundingRect(), small, QRectF(small.rect()))
+        painter.restore()
 
 
 class ZoomView(QGraphicsView):
@@ -105,8 +164,15 @@ class ZoomView(QGraphicsView):
             self.zoomChanged.emit(self.zoom())
 
     def wheelEvent(self, event: QWheelEvent) -> None:
+        """Ctrl+wheel zooms about the cursor: the scene point under it stays under it. Qt's own anchor follows the
+        last mouse move, which a view without mouse tracking (the Compare panels) never records."""
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            pos = event.position().toPoint()
+            under = self.mapToScene(pos)
             self.zoom_by(WHEEL_STEP ** event.angleDelta().y())
+            moved = self.mapFromScene(under) - pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
             event.accept()
         else:
             super().wheelEvent(event)

@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from contextfill.model.checkpoint import DEFAULT_MODEL_PATH, RESOURCES
-from contextfill.model.pipeline import METHODS, inpaint
+from contextfill.model.methods import NAMES
+from contextfill.model.pipeline import inpaint
 
 SPOON = {"handle": [(402, 64), (424, 70), (392, 242), (370, 240)], "bowl": (322, 236, 410, 330)}
 
@@ -36,7 +37,7 @@ def main() -> None:
     shown = np.asarray(photo).copy()
     shown[hole] = (0.5 * shown[hole] + 0.5 * np.array([230, 40, 90])).astype(np.uint8)
     panels = [("before (mask in pink)", Image.fromarray(shown))]
-    for method in METHODS:
+    for method in NAMES:
         result = inpaint(photo, hole, method=method, model=args.model)
         panels.append((f"{method}, {result.seconds:.1f} s {result.device}", result.image))
     w, h = photo.size

@@ -3,7 +3,7 @@ and skipped, and the run goes on. What concerns the whole run (device, model, ou
 the first file and stops it at once. Used by `contextfill batch` and by the GUI's batch dialog.
 
 Output names: a result keeps its input's name and format (photo.jpg -> photo.jpg, at JPEG quality 95 with EXIF
-and ICC kept); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
+and ICC kept; a WebP stays lossless, or lossy at quality 80); another format (`fmt`) takes its suffix (photo.tif -> photo.png), and when another input has the
 same stem the name says which input it came from (photo.tif, photo.webp -> photo-tif.png, photo-webp.png). An
 existing file is never replaced: the result takes name-2, name-3... instead. An empty file is no result (a run
 killed while publishing leaves one where links are not available): it counts as missing, for --skip-existing too.
@@ -23,9 +23,11 @@ import numpy as np
 from PIL import Image
 
 from .devices import resolve_device
+from .encoding import source_encoding
 from .errors import Cancelled, InpaintError
 from .imageio import format_losses, is_missing, load_image, load_mask, save_image
 from .masks import center_mask
+from .methods import method as method_spec
 from .pipeline import get_model, inpaint
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}  # the formats a result can take
@@ -97,9 +99,14 @@ def check_writable(output: Path) -> None:
 
 
 class MaskSource:
-    """'center', one mask file for every image, or a folder of masks matched by file stem."""
+    """'center', one mask file (or image: the app's painted mask) for every image, or a folder of masks matched by
+    file stem."""
 
-    def __init__(self, spec: str | Path):
+    def __init__(self, spec: str | Path | Image.Image):
+        self.image = spec if isinstance(spec, Image.Image) else None
+        if self.image is not None:
+            self.spec, self.path, self.by_stem = "painted", None, {}
+            return
         self.spec = str(spec)
         self.path = Path(spec)
         if self.spec != "center" and not self.path.exists():
@@ -107,6 +114,8 @@ class MaskSource:
         self.by_stem = {p.stem: p for p in self.path.iterdir() if p.is_file()} if self.path.is_dir() else {}
 
     def for_image(self, image_path: Path, size: tuple[int, int]) -> np.ndarray:
+        if self.image is not None:
+            return load_mask(self.image, size)
         if self.spec == "center":
             return center_mask(size[1], size[0])
         if self.path.is_dir():
@@ -119,7 +128,7 @@ class MaskSource:
 def run_batch(
     source: str | Path,
     output: str | Path,
-    mask: str | Path,
+    mask: str | Path | Image.Image,
     *,
     method: str = "context-encoder",
     model=None,
@@ -143,7 +152,7 @@ def run_batch(
     stems = Counter(p.stem.lower() for p in everything)
     inputs = everything[shard[0] :: shard[1]]
     dev = resolve_device(device)
-    model = _load_model(model, dev) if method != "patch" else None
+    model = _load_model(model, dev) if method_spec(method).needs_model else None
     check_writable(output)
     summary = BatchSummary()
     for i, path in enumerate(inputs):
@@ -161,7 +170,8 @@ def run_batch(
                 result.notes.extend(format_losses(result.image.mode, target))
                 if is_missing(target):
                     target.unlink(missing_ok=True)  # an empty file is a kill's leftover, not a result: its name is free
-                written = save_image(result.image, target, replace=False, **_keep_metadata(result.image))
+                written = save_image(result.image, target, replace=False, **_keep_metadata(result.image),
+                                     **_keep_webp(image, path, target))
             except Cancelled:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever one file does, the others still get filled
@@ -198,6 +208,12 @@ def _describe(exc: BaseException) -> str:
         return "not enough memory for this image"
     first = next(iter(str(exc).strip().splitlines()), "")
     return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
+
+
+def _keep_webp(image: Image.Image, path: Path, target: Path) -> dict:
+    """A WebP filled into a WebP stays lossless, or lossy at the usual quality: at quality 95 a lossy photo came
+    back 2.5 times its size."""
+    return source_encoding(image, path) if image.format == "WEBP" and target.suffix.lower() == ".webp" else {}
 
 
 def _keep_metadata(image: Image.Image) -> dict:

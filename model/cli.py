@@ -67,8 +67,7 @@ def _run_train(args) -> int:
 def _add_batch(sub) -> None:
     from .batch import FORMATS
     from .imageio import max_megapixels
-    from .methods import BEST
-    from .pipeline import METHODS
+    from .methods import BEST, NAMES
 
     p = sub.add_parser(
         "batch", help="fill the same kind of hole in a file or a folder of photos",
@@ -80,7 +79,7 @@ def _add_batch(sub) -> None:
     p.add_argument("input", help="an image file or a folder of images")
     p.add_argument("output", help="folder for the results; never the input folder")
     p.add_argument("--mask", required=True, help="a mask image for all, a folder of masks matched by stem, or 'center'")
-    p.add_argument("--method", choices=METHODS, default=BEST, help="default: %(default)s, the fill viewers kept in blind tests")
+    p.add_argument("--method", choices=NAMES, default=BEST, help="default: %(default)s, the fill viewers kept in blind tests")
     p.add_argument("--model", help="model file (default: the bundled model)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--format", choices=list(FORMATS), help="write every result in this format (default: the photo's)")
@@ -108,12 +107,12 @@ def _run_batch(args) -> int:
 
 def _add_eval(sub) -> None:
     from .evaluate import PEER_METHODS, PROTOCOLS
-    from .pipeline import METHODS
+    from .methods import NAMES
 
     p = sub.add_parser("eval", help="the paper's table (L1 %%, L2 %%, PSNR on the hole) on your own photos")
     p.add_argument("folder", help="folder of photos (searched recursively)")
     p.add_argument("--mask", choices=list(PROTOCOLS), default="center", help="center: 128px, central 64x64; blobs: 512px, irregular holes; large: 1024px, holes 300-450px across")
-    p.add_argument("--methods", nargs="+", default=list(METHODS + PEER_METHODS), help="any of " + ", ".join(METHODS + PEER_METHODS))
+    p.add_argument("--methods", nargs="+", default=list(NAMES + PEER_METHODS), help="any of " + ", ".join(NAMES + PEER_METHODS))
     p.add_argument("--model", help="model file (default: the bundled model)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--seed", type=int, default=0)

@@ -21,7 +21,8 @@ from .errors import InpaintError
 from .imageio import atomic_write, load_image, to_rgb
 from .masks import blob_mask, center_mask
 from .peers import PEER_METHODS, peer_fill
-from .pipeline import METHODS, inpaint
+from .methods import NAMES
+from .pipeline import inpaint
 
 PROTOCOLS = {"center": 128, "blobs": 512, "large": 1024}
 _HOLE_FRACTIONS = {"blobs": (0.04, 0.10), "large": (0.08, 0.15)}
@@ -82,9 +83,9 @@ def evaluate(
 ) -> list[EvalRow]:
     if protocol not in PROTOCOLS:
         raise InpaintError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    unknown = [m for m in methods if m not in METHODS + PEER_METHODS]
+    unknown = [m for m in methods if m not in NAMES + PEER_METHODS]
     if unknown:
-        raise InpaintError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS + PEER_METHODS)}")
+        raise InpaintError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(NAMES + PEER_METHODS)}")
     samples = []
     for path in find_photos(folder):
         try:

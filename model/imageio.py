@@ -21,6 +21,7 @@ from .errors import InpaintError
 WORKING_MODES = ("RGB", "RGBA", "L")
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # greyscale in more than 8 bits
 BITS_KEY = "contextfill.bits"  # image.info: bits per channel in the file, where Pillow decoded them to fewer
+_RAISE_LIMIT = {"how": "--max-megapixels raises it"}  # the refusal's remedy, in the words of the caller's interface
 
 
 def max_megapixels() -> float:
@@ -28,10 +29,13 @@ def max_megapixels() -> float:
     return 2 * Image.MAX_IMAGE_PIXELS / 1e6
 
 
-def set_max_megapixels(megapixels: float) -> None:
+def set_max_megapixels(megapixels: float, remedy: str | None = None) -> None:
     """Move that line, process-wide (call once at start, before any thread opens images). Pillow only warns
-    between half the line and the line; those images are under our limit, so they load without a warning."""
+    between half the line and the line; those images are under our limit, so they load without a warning.
+    `remedy` says how to raise it where the refusal is read (the app names its setting, not the CLI's flag)."""
     Image.MAX_IMAGE_PIXELS = int(megapixels * 1e6 / 2)
+    if remedy:
+        _RAISE_LIMIT["how"] = remedy
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
@@ -90,7 +94,7 @@ def _too_many_pixels(exc: Exception) -> str:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     size = tb.tb_frame.f_locals.get("size") if tb is not None else None
-    limit = f"over the {max_megapixels():.0f} MP limit; --max-megapixels raises it"
+    limit = f"over the {max_megapixels():.0f} MP limit; {_RAISE_LIMIT['how']}"
     if not (isinstance(size, tuple) and len(size) == 2):
         return f"too many pixels, {limit}"
     return f"{size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} MP, {limit}"

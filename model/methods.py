@@ -1,5 +1,6 @@
-"""The one list of fill methods: what each is called, what it needs and how it runs. The GUI, batch, eval, the
-CLI and the settings all read it, so a method is added or renamed in one place."""
+"""The one list of fill methods: what each is called, what it needs and how it runs. The GUI (its Fill panel, batch
+dialog and settings), batch, eval and the CLI all read it, and decide what a method needs (a model, patch options)
+from its entry here, never from its name: a method is added or renamed in this one place."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ class Method:
     label: str
     needs_model: bool  # runs the context encoder (a model file must load)
     uses_patches: bool  # copies patches: takes a seed, a sampling area and patch options
+    hint: str  # what it does, in a line (the Fill panel's tooltip)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("context-encoder", "Context encoder", needs_model=True, uses_patches=False),
-        Method("patch", "Patch fill", needs_model=False, uses_patches=True),
-        Method("hybrid", "Hybrid", needs_model=True, uses_patches=True),
+        Method("context-encoder", "Context encoder", needs_model=True, uses_patches=False,
+               hint="Learned fill: plausible structure, softer detail"),
+        Method("patch", "Patch fill", needs_model=False, uses_patches=True,
+               hint="Copies texture from around the hole (like Content-Aware Fill); the default, the one viewers kept"),
+        Method("hybrid", "Hybrid", needs_model=True, uses_patches=True,
+               hint="Patches, with the context encoder choosing which surrounding texture goes where"),
     )
 }
 NAMES = tuple(METHODS)

@@ -21,12 +21,10 @@ from .checkpoint import InpaintModel, load_model, model_key
 from .devices import describe, resolve_device
 from .errors import Cancelled, InpaintError
 from .imageio import load_mask, to_working_mode
-from .methods import NAMES
 from .methods import method as method_spec
 from .blend import poisson_blend
 from .regions import Region, split_regions
 
-METHODS = NAMES  # the registry's names, in its order (model/methods.py)
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
 MIN_WINDOW = 32  # px: tiny holes still get enough context around them

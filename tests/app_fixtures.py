@@ -20,7 +20,12 @@ from contextfill.app import settings as S
 
 @pytest.fixture
 def app_settings(tmp_path, monkeypatch, qapp) -> S.Settings:
-    """Settings stored under tmp_path, never in the user's real configuration; logs go to Qt's test dirs."""
+    """Settings stored under tmp_path, never in the user's real configuration; logs go to Qt's test dirs. The
+    process-wide size limit a window sets from them (and its wording) is put back after the test."""
+    from contextfill.model import imageio
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    monkeypatch.setitem(imageio._RAISE_LIMIT, "how", imageio._RAISE_LIMIT["how"])
     QStandardPaths.setTestModeEnabled(True)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))

@@ -177,6 +177,7 @@ def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
                                    '{"event": "checkpoint", "step": 120}\n')
     setup.run_edit.setText(str(run))
     setup.duration.setCurrentIndex(0)
+    qtbot.waitUntil(setup.resume.isChecked)  # looked at on a worker once typing pauses
     args = setup.train_args("cpu")
     assert setup.resume.isChecked() and "--resume" in args and "--init" not in args
     assert args[args.index("--steps") + 1] == str(120 + 375)
@@ -209,21 +210,21 @@ def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_di
     assert page.result.text().startswith("Only 2 steps: expect little change.")
     assert (f"{record['before_psnr']:.2f} dB with the starting model, {record['after_psnr']:.2f} dB with the new one "
             f"({record['gain_db']:+.2f} dB)") in page.result.text()
-    assert "starting model's fill · the new model's fill" in page.preview_caption.text()
+    qtbot.waitUntil(lambda: "starting model's fill · the new model's fill" in page.preview_caption.text())
     assert page.preview.toolTip() == record["preview"]
     assert not page.preview.pixmap().isNull() and "dB" in page.psnr.text()
     assert page.speed.text() == "" and page.progress.text() == "done: step 2"
     shown = _visible_text(page)
     assert "--" not in shown and "model.cli" not in shown and "contextfill train" not in shown  # no command line
     assert wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
-    assert page.use_button.isVisible()
-    page.use_button.click()
-    assert chosen == [str(model)] and app_settings.get(S.MODEL_PATH) == str(model)
+    assert page.use_button.isVisible() == (round(record["gain_db"], 2) > 0), "offered only with a gain"
+    assert chosen == []
 
     resume = TrainWizard(app_settings)
     qtbot.addWidget(resume)
     resume.setup_page.run_edit.setText(str(tmp_path / "run"))
-    assert resume.setup_page.resume.isChecked() and not resume.setup_page.resume.isHidden()
+    qtbot.waitUntil(resume.setup_page.resume.isChecked)
+    assert not resume.setup_page.resume.isHidden()
     assert "--resume" in resume.setup_page.train_args("cpu")
 
 
@@ -234,7 +235,7 @@ def test_wizard_stops_when_the_time_is_up(qtbot, wizard, photo_dir, tmp_path):
     assert wizard.errors == [] and page.stopped_at is not None
     assert page.status.text().startswith(f"Time is up: stopped at step {page.stopped_at}")
     assert page.progress.text() == f"stopped at step {page.stopped_at}" and page.speed.text() == ""
-    assert "dB with the starting model" in page.result.text() and page.use_button.isVisible()
+    assert "dB with the starting model" in page.result.text() and page.use_button.isVisible() == page.gained()
 
 
 def test_wizard_cancel_stops_with_a_checkpoint(qtbot, wizard, photo_dir, tmp_path):
@@ -251,7 +252,7 @@ def test_wizard_cancel_stops_with_a_checkpoint(qtbot, wizard, photo_dir, tmp_pat
     assert page.status.text().startswith(f"Stopped at step {page.stopped_at}")
     assert page.speed.text() == "" and page.progress.text() == f"stopped at step {page.stopped_at}"
     assert page.result.text().startswith(f"Only {page.stopped_at} steps: expect little change.")
-    assert (tmp_path / "run" / "checkpoint.pt").is_file() and page.use_button.isVisible()
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and page.use_button.isVisible() == page.gained()
     wizard.reject()
     assert not wizard.isVisible()
 
@@ -324,3 +325,98 @@ def test_wizard_gives_photo_folders_of_the_same_name_their_own_runs(qtbot, wizar
     assert camera != phone and camera.name.startswith("DCIM") and phone.name.startswith("DCIM")
     setup.photos_edit.setText(str(tmp_path / "Camera" / "DCIM"))
     assert Path(setup.run_edit.text()) == camera  # the same photos find their run again, to resume it
+
+
+def test_use_this_model_only_with_a_gain_under_its_photos_name_and_the_previous_one_click_away(
+        qtbot, wizard, tmp_path, app_settings, tiny_model_path, monkeypatch):
+    from datetime import date
+
+    from contextfill.app.train_wizard import runs_dir
+
+    photos, run = tmp_path / "holiday", tmp_path / "run"
+    photos.mkdir()
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"weights")
+    page = wizard.run_page
+    monkeypatch.setattr(page.train, "start", lambda args: None)  # the engine's events are sent below
+    monkeypatch.setattr(page.train, "is_running", lambda: False)
+    wizard.setup_page.photos_edit.setText(str(photos))
+    assert wizard.setup_page.run_edit.text() == str(runs_dir() / f"holiday-{date.today().isoformat()}")
+    assert "ContextFill/ContextFill" not in wizard.setup_page.run_edit.text()
+    _start(wizard, photos, run)
+    chosen = []
+    wizard.modelChosen.connect(chosen.append)
+
+    def finish(gain: float) -> None:
+        score = {"event": "score", "step": 400, "before_psnr": 20.0, "after_psnr": 20.0 + gain, "gain_db": gain,
+                 "val_photos": 3, "crops": 18, "preview": str(tmp_path / "none.png")}
+        page.train.event.emit(score)
+        page.train.event.emit({"event": "done", "step": 400, "model": str(run / "model.pt")})
+        page.train.ended.emit(0, False)
+
+    finish(0.004)  # shown as +0.00 dB: nothing to gain
+    assert not page.use_button.isVisible() and "not better" not in page.result.text() and "+0.00 dB" in page.result.text()
+    finish(0.25)
+    assert page.use_button.isVisible()
+    page.use_button.click()
+    kept = run / f"holiday-{date.today().isoformat()}.pt"
+    qtbot.waitUntil(lambda: chosen == [str(kept)])
+    assert kept.read_bytes() == b"weights" and app_settings.get(S.MODEL_PATH) == str(kept)
+    assert page.back_button.isVisible() and page.back_button.text() == f"Use {tiny_model_path.name} again"
+    page.back_button.click()
+    assert chosen[-1] == str(tiny_model_path) and app_settings.get(S.MODEL_PATH) == str(tiny_model_path)
+    assert page.use_button.isEnabled() and not page.back_button.isVisible()
+
+
+def test_the_wizard_leaves_the_window_usable_and_reads_only_the_end_of_a_long_log(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    from contextfill.app.train_wizard import DURATIONS, saved_step
+
+    wizard = window.open_train_wizard()
+    assert wizard.isVisible() and not wizard.isModal() and QApplication.activeModalWidget() is None
+    assert window.fill_panel.fill_button.isEnabled() and window.isEnabled()
+    assert dict((m, text) for m, _, text in DURATIONS)[30].startswith("Three times the steps of a 10-minute run.")
+    wizard.reject()
+
+    run = tmp_path / "long"
+    run.mkdir()
+    with open(run / "log.jsonl", "w") as log:
+        for step in range(1, 30_001):
+            log.write(f'{{"event": "step", "step": {step}, "loss_rec": 0.0123456789}}\n')
+            if step == 12_300:
+                log.write('{"event": "checkpoint", "step": 12300}\n')  # far from the end: many blocks back
+    assert (run / "log.jsonl").stat().st_size > 1_000_000
+    assert saved_step(str(run)) == 12_300
+    assert saved_step(str(tmp_path / "nothing")) == 0
+
+
+def test_batch_fills_a_folder_with_the_mask_painted_in_the_window(qtbot, window, tmp_path):  # noqa: F811
+    """As a new user met it: the batch dialog had no "use the mask I painted"."""
+    import numpy as np
+    from PIL import Image
+
+    from app_fixtures import drag
+    from contextfill.app.tools import Tool
+
+    photos = tmp_path / "series"
+    photos.mkdir()
+    for i in range(2):
+        Image.open(window.document.path).rotate(90 * i).resize(window.document.image.size).save(photos / f"shot{i}.png")
+    Image.new("RGB", (50, 40), "gray").save(photos / "other-size.png")
+    dialog = window.open_batch_dialog()
+    dialog.mask_kind.setCurrentIndex(dialog.mask_kind.findData("painted"))
+    dialog.input_edit.setText(str(photos))
+    assert not dialog.start() and "Paint the hole in the main window first" in dialog.status.text()
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    hole = window.layer.array()
+    dialog.method.setCurrentIndex(dialog.method.findData("patch"))
+    with qtbot.waitSignal(dialog.finished_batch, timeout=60_000):
+        assert dialog.start()
+    lines = [dialog.log.item(i).text() for i in range(dialog.log.count())]
+    assert [line.split()[0] for line in lines] == ["FAIL", "ok", "ok"]
+    assert "the mask must have the image's size" in lines[0]
+    for i in range(2):
+        before, after = (np.asarray(Image.open(folder / f"shot{i}.png")) for folder in (photos, tmp_path / "series-filled"))
+        assert np.array_equal(before[~hole], after[~hole]) and not np.array_equal(before[hole], after[hole])

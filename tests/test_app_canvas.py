@@ -265,3 +265,59 @@ def test_grow_and_shrink_at_the_image_border_match_the_whole_mask_operation(qtbo
     window.undo_action.trigger()
     window.grow_action.trigger()
     assert np.array_equal(window.layer.array(), grow(before, 4))
+
+
+def test_bracket_keys_change_the_brush_wherever_the_focus_is(qtbot, window):
+    """As a new user met it: `[` and `]` did nothing until the canvas was clicked."""
+    button = window.fill_panel.fill_button  # where the focus is after pressing Fill
+    button.setFocus()
+    qtbot.waitUntil(button.hasFocus)
+    size = window.canvas.brush_size
+    qtbot.keyClick(button, Qt.Key.Key_BracketRight)
+    assert window.canvas.brush_size > size and window.size_spin.value() == window.canvas.brush_size
+    qtbot.keyClick(button, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(button, Qt.Key.Key_BracketLeft)
+    assert window.canvas.brush_size < size
+
+
+def test_ctrl_wheel_in_compare_keeps_the_point_under_the_cursor_still(qtbot, window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    window.fill_panel.checks["context-encoder"].setChecked(False)
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+    view = window.results.panel("patch").view
+    view.set_zoom(4.0)
+    cursor = QPoint(view.viewport().width() // 3, view.viewport().height() // 4)
+    for notches in (1, 2, -1):
+        under = view.mapToScene(cursor)
+        wheel = QWheelEvent(QPointF(cursor), QPointF(view.viewport().mapToGlobal(cursor)), QPoint(), QPoint(0, 120 * notches),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(view.viewport(), wheel)
+        after = view.mapToScene(cursor)
+        assert abs(after.x() - under.x()) < 1 and abs(after.y() - under.y()) < 1, (notches, under, after)
+    other = window.results.panel("hybrid").view
+    assert abs(other.zoom() - view.zoom()) < 1e-6, "the other panels follow the zoom"
+
+
+def test_the_overlay_shows_what_is_painted_and_nothing_once_it_is_erased(qtbot, window):
+    """The mask overlays draw only the painted bounds (an empty sampling area draws nothing at 50 MP)."""
+    canvas = window.canvas
+
+    def shown(x, y):
+        canvas.viewport().repaint()
+        point = view_pos(canvas, x, y)
+        return canvas.viewport().grab().toImage().pixelColor(point)
+
+    photo = shown(80, 60)
+    window.set_tool(Tool.RECT)
+    drag(qtbot, canvas, [(60, 40), (100, 80)])
+    painted = shown(80, 60)
+    assert painted.red() > photo.red() + 20 or painted.blue() < photo.blue() - 20, "the hole shows in its colour"
+    drag(qtbot, canvas, [(50, 30), (110, 90)], modifier=Qt.KeyboardModifier.AltModifier)
+    assert window.layer.is_empty() and shown(80, 60) == photo

@@ -267,3 +267,31 @@ def test_the_canvas_shows_the_opened_pixels_and_empty_masks(qtbot, window, tmp_p
     assert not window.layer.array().any() and not window.sampling_layer.array().any()
     window.layer.paint_rect(QRect(3, 4, 10, 6))
     assert window.layer.array().sum() == 60 and not window.sampling_layer.array().any()
+
+
+def test_save_as_proposes_the_photos_format_with_its_filter_and_keeps_its_jpeg_quality(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
+    """As a new user met it: a quality-100 JPEG was proposed as -filled.jpg under the PNG filter and written at 92."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from contextfill.model.encoding import jpeg_quality
+
+    source = tmp_path / "holiday.jpg"
+    Image.open(window.document.path).save(source, quality=100)
+    assert finished(qtbot, window, window.open_path(source))
+    asked = []
+
+    def save_dialog(parent, caption, start, filters, selected, *args):
+        asked.append((Path(start).name, selected))
+        return str(tmp_path / "holiday-filled.jpg"), selected
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    assert window.settings.get(S.JPEG_QUALITY) == 92
+    assert finished(qtbot, window, window.save_as())
+    assert asked == [("holiday-filled.jpg", "JPEG image (*.jpg *.jpeg)")]
+    with Image.open(tmp_path / "holiday-filled.jpg") as saved:
+        assert jpeg_quality(saved) == 100
+    assert finished(qtbot, window, window.save_as(tmp_path / "as-webp.webp"))  # another format: the setting's quality
+    assert finished(qtbot, window, window.save_as(tmp_path / "other.jpg"))
+    with Image.open(tmp_path / "other.jpg") as saved:
+        assert jpeg_quality(saved) == 100

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from contextfill.app import settings as S
 from contextfill.app.results import ORIGINAL
 from contextfill.app.tools import Tool
+from contextfill.model.methods import NAMES
 
 
 def _paint_hole(qtbot, window, box=(60, 40, 100, 80)):
@@ -28,14 +29,14 @@ def _choose(window, methods):
 def test_fill_all_methods_compare_apply_undo(qtbot, window):
     original = np.asarray(window.document.image).copy()
     mask = _paint_hole(qtbot, window)
-    _choose(window, S.METHODS)
+    _choose(window, NAMES)
     with qtbot.waitSignal(window.fillFinished, timeout=60_000):
         assert window.start_fill()
         assert window.tabs.currentIndex() == 1, "results appear in the Compare tab at once"
         assert not window.fill_panel.fill_button.isEnabled() and window.fill_panel.cancel_button.isEnabled()
-    assert set(window.fill_results) == set(S.METHODS)
-    assert list(window.results.panels) == [ORIGINAL, *S.METHODS]
-    for method in S.METHODS:
+    assert set(window.fill_results) == set(NAMES)
+    assert list(window.results.panels) == [ORIGINAL, *NAMES]
+    for method in NAMES:
         result = window.fill_results[method]
         filled = np.asarray(result.image)
         assert result.image.size == window.document.image.size
@@ -181,3 +182,25 @@ def test_apply_clears_only_the_hole_it_filled(qtbot, window, monkeypatch):
     assert np.array_equal(window.layer.array(), before_apply)
     window.redo_action.trigger()
     assert np.array_equal(window.layer.array(), later)
+
+
+def test_waiting_panels_show_the_photo_and_an_undone_apply_is_not_reported_applied(qtbot, window):
+    """As a new user met it: panels were black boxes while a fill ran, and the status bar said "Applied Hybrid"
+    after the apply was undone."""
+    from contextfill.app.zoomview import BACKGROUND
+
+    _paint_hole(qtbot, window)
+    _choose(window, ["patch"])
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+        waiting = window.results.panel("patch")
+        assert not waiting.has_result()
+        shot = waiting.view.viewport().grab().toImage()
+        middle = shot.pixelColor(shot.width() // 2, shot.height() // 2)
+        assert abs(middle.red() - BACKGROUND.red()) + abs(middle.green() - BACKGROUND.green()) > 30, \
+            "the photo shows, dimmed, while its fill runs"
+    window.apply_result("patch")
+    assert window.statusBar().currentMessage().startswith("Applied Patch fill")
+    window.undo_action.trigger()
+    assert "Applied" not in window.statusBar().currentMessage()
+    assert "taken back" in window.statusBar().currentMessage()

@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 
-from app_fixtures import app_settings  # noqa: F401
+from app_fixtures import app_settings, dialogs, photo_path, window  # noqa: F401
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
@@ -26,7 +26,7 @@ def test_panels_zoom_and_pan_together_and_only_results_are_selectable(qtbot):
     view.resize(1200, 700)
     view.show()
     before = QPixmap.fromImage(_image("gray"))
-    view.start(before, before, 0.5, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
+    view.start(before, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
     assert list(view.panels) == [ORIGINAL, "patch", "hybrid"]
     assert not view.apply_button.isEnabled()
 
@@ -59,12 +59,12 @@ def test_the_default_method_is_preselected_when_it_arrives_unless_the_user_picke
     view.show()
     before = QPixmap.fromImage(_image("gray"))
     order = sorted(NAMES, key=lambda name: name == BEST)  # the default arrives last
-    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    view.start(before, [(name, name) for name in NAMES])
     for name in order:
         view.set_result(name, _image("green"), "0.10 s · CPU")
         assert view.selected == (name if name == BEST else order[0])
     other = order[0]
-    view.start(before, before, 0.5, [(name, name) for name in NAMES])
+    view.start(before, [(name, name) for name in NAMES])
     view.set_result(other, _image("green"), "")
     qtbot.mouseClick(view.panel(other).view.viewport(), Qt.MouseButton.LeftButton)
     view.set_result(BEST, _image("green"), "")
@@ -105,3 +105,29 @@ def test_an_exception_on_a_worker_thread_is_shown_from_the_gui_thread(qtbot, mon
     message, details, thread = shown[0]
     assert message == "ValueError: worker boom" and "Traceback" in details
     assert thread is threading.main_thread()
+
+
+def test_many_variations_scroll_instead_of_squashing_the_panels_or_widening_the_window(qtbot, window):
+    """As a new user met it: 9 variations shrank the original and the main panels to thumbnails and widened the
+    window past the screen."""
+    from app_fixtures import drag
+
+    from contextfill.app.results import MIN_PANEL
+    from contextfill.app.tools import Tool
+
+    width, minimum = window.width(), window.minimumSizeHint().width()
+    window.set_tool(Tool.RECT)
+    drag(qtbot, window.canvas, [(60, 40), (100, 80)])
+    for method, check in window.fill_panel.checks.items():
+        check.setChecked(method in ("patch", "hybrid"))
+    with qtbot.waitSignal(window.fillFinished, timeout=60_000):
+        assert window.start_fill()
+    window.fill_panel.variations_spin.setValue(5)
+    with qtbot.waitSignal(window.fillFinished, timeout=120_000):
+        assert window.start_variations()
+    assert len(window.results.panels) == 1 + 2 + 10
+    qtbot.wait(50)  # the layout settles
+    assert window.width() == width and window.minimumSizeHint().width() <= minimum, "the window is no wider"
+    for key, panel in window.results.panels.items():
+        assert panel.width() >= MIN_PANEL.width() and panel.height() >= MIN_PANEL.height(), key
+    assert window.results.scroll.verticalScrollBar().maximum() > 0, "the rows that do not fit scroll"

@@ -1,4 +1,5 @@
-"""The engine must run headless (CLI, tests, torchrun): nothing under model/ may import Qt or the GUI."""
+"""The engine must run headless (CLI, tests, torchrun): nothing under model/ may import Qt or the GUI; and what a
+worker emits reaches the GUI only through @Slot methods."""
 
 import ast
 from pathlib import Path
@@ -61,3 +62,56 @@ def test_filling_never_loads_torchvision():
             "print('torchvision' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+APP = ROOT / "app"
+
+
+def _slots(tree: ast.Module) -> dict[str, set[str]]:
+    """class name -> names of its methods decorated with @Slot(...)."""
+    return {node.name: {f.name for f in node.body if isinstance(f, ast.FunctionDef) and any(
+        isinstance(d, ast.Call) and getattr(d.func, "id", "") == "Slot" for d in f.decorator_list)}
+        for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+
+
+def worker_signals() -> set[str]:
+    """The names of the signals a worker thread emits: every signal of TaskSignals (app/workers.py), and every
+    signal whose bound `emit` is handed over uncalled, as a callback that a task then calls (the batch's lines)."""
+    tree = ast.parse((APP / "workers.py").read_text())
+    task_signals = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "TaskSignals")
+    names = {t.id for n in task_signals.body if isinstance(n, ast.Assign) for t in n.targets}
+    for path in APP.glob("*.py"):
+        module = ast.parse(path.read_text())
+        called = {id(n.func) for n in ast.walk(module) if isinstance(n, ast.Call)}
+        names |= {n.value.attr for n in ast.walk(module) if isinstance(n, ast.Attribute) and n.attr == "emit"
+                  and id(n) not in called and isinstance(n.value, ast.Attribute)}
+    return names
+
+
+def test_every_connect_of_a_signal_a_worker_emits_goes_to_a_slot_method():
+    """A lambda, closure or plain method connected to a signal emitted on a worker may run on that worker (PySide6
+    >= 6.8), where it must not touch a widget. So every `connect` of such a signal in app/, whatever its variable
+    is called (`task.signals.finished`, `signals.done`, `self._lines.line`...), must name a @Slot method of the class
+    making it. A GUI-thread signal of the same name (QProcess.finished) is held to the same rule: it costs nothing."""
+    emitted = worker_signals()
+    assert {"started", "progress", "finished", "errored", "cancelled", "done", "line"} <= emitted
+    offenders, checked = [], 0
+    for path in sorted(APP.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        slots = _slots(tree)
+        owner = {id(call): cls.name for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
+                 for call in ast.walk(cls) if isinstance(call, ast.Call)}  # the innermost class wins (walked last)
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr == "connect" and isinstance(func.value, ast.Attribute)
+                    and func.value.attr in emitted):
+                continue
+            checked += 1
+            target = call.args[0]
+            cls = owner.get(id(call))
+            ok = (cls is not None and isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self"
+                  and target.attr in slots[cls])
+            if not ok:
+                offenders.append(f"{path.name}:{call.lineno} {ast.unparse(call)}")
+    assert offenders == []
+    assert checked >= 25, "the connects of worker signals were not found"

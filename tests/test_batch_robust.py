@@ -349,3 +349,19 @@ def test_under_torchrun_each_rank_fills_on_its_own_gpu(photo_dir, tmp_path, monk
     with pytest.raises(InpaintError, match="stop before"):
         run_batch(photo_dir, tmp_path / "out", "center", method="context-encoder", device=device)
     assert used == [torch.device("cuda", 3)]  # not GPU 0 for every rank
+
+
+def test_a_webp_keeps_its_encoding_lossy_at_about_its_size_and_lossless_lossless(tmp_path):
+    """As a new user met it: WebP results were 2.5 times their input's size (lossy photos written at quality 95)."""
+    from contextfill.model.encoding import webp_is_lossless
+
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = make_photo(256, 192, seed=4)
+    photo.save(source / "lossy.webp", quality=80)
+    photo.save(source / "exact.webp", lossless=True)
+    summary = run_batch(source, tmp_path / "out", "center", method="patch", report=lambda line: None)
+    assert len(summary.done) == 2
+    out = tmp_path / "out"
+    assert (out / "lossy.webp").stat().st_size < 1.3 * (source / "lossy.webp").stat().st_size
+    assert not webp_is_lossless(out / "lossy.webp") and webp_is_lossless(out / "exact.webp")

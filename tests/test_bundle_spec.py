@@ -94,11 +94,16 @@ def test_full_bundle_keeps_cuda_and_drops_triton_and_archives(tmp_path, monkeypa
     assert os.access(tmp_path / "dist" / "contextfill" / "install-desktop.py", os.X_OK)
 
 
-@pytest.mark.skipif(not ctypes.util.find_library("xcb-cursor"), reason="libxcb-cursor0 not installed here")
-def test_bundle_carries_libxcb_cursor(tmp_path, monkeypatch):
-    carried = [(src, dest) for src, dest in run_spec(tmp_path, "full", monkeypatch)["analysis"]["binaries"]
-               if Path(src).name == "libxcb-cursor.so.0"]
-    assert len(carried) == 1 and carried[0][1] == "." and Path(carried[0][0]).is_file()
+@pytest.mark.skipif(not ctypes.util.find_library("xcb-cursor"), reason="Qt's X11 libraries not installed here")
+def test_bundle_carries_every_x11_library_qt_needs_but_the_core(tmp_path, monkeypatch):
+    from contextfill.app.entry import XCB_LIBRARIES
+
+    carried = {Path(src).name: dest for src, dest in run_spec(tmp_path, "full", monkeypatch)["analysis"]["binaries"]
+               if Path(src).name in XCB_LIBRARIES}
+    wanted = {name for name, (_, _, bundled) in XCB_LIBRARIES.items() if bundled and ctypes.util.find_library(
+        name.removeprefix("lib").split(".so")[0])}
+    assert set(carried) == wanted and set(carried.values()) == {"."}
+    assert "libxcb-icccm.so.4" in carried and "libX11.so.6" not in carried
 
 
 def test_cpu_bundle_has_stand_ins_instead_of_cuda_kernels(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""One method registry: the engine, the CLI and the app's settings all list the same methods from it."""
+"""One method registry: the engine, the CLI and the app list the methods, and learn what each needs, from it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from app_fixtures import app_settings  # noqa: F401  (isolated settings for the widgets below)
 from PIL import Image
 
 from contextfill.model.errors import InpaintError
-from contextfill.model.methods import METHODS, NAMES, method
+from contextfill.model.methods import METHODS, NAMES, Method, method
 from contextfill.model.pipeline import inpaint
 
 
@@ -25,12 +26,26 @@ def test_every_registered_method_fills_and_an_unknown_one_is_named(tiny_model_pa
         method("magic")
 
 
-def test_the_cli_and_the_app_read_the_registry() -> None:
-    from contextfill.app import settings as S
+def test_a_method_is_added_in_the_registry_alone(qtbot, app_settings, monkeypatch) -> None:
+    """A method registered in model/methods.py appears in the Fill panel (label and hint), the batch dialog and the
+    CLI, and what it needs comes from its entry: no other table lists the methods."""
+    from contextfill.app.batch_dialog import BatchDialog
+    from contextfill.app.fill import ModelCache, needs_model, uses_patches
+    from contextfill.app.fill_panel import FillPanel
 
-    assert S.METHODS == NAMES and set(S.METHOD_LABELS) == set(METHODS)
-    assert set(S.PATCH_METHODS) == {m.name for m in METHODS.values() if m.uses_patches}
-    help_text = subprocess.run([sys.executable, "-m", "contextfill.model.cli", "batch", "--help"], capture_output=True, text=True).stdout
+    monkeypatch.setitem(METHODS, "smudge", Method("smudge", "Smudge", needs_model=False, uses_patches=True,
+                                                 hint="Smears the edge inwards"))
+    panel = FillPanel(app_settings)
+    qtbot.addWidget(panel)
+    assert [check.text() for check in panel.checks.values()] == [m.label for m in METHODS.values()]
+    assert panel.checks["smudge"].toolTip() == "Smears the edge inwards"
+    assert all(panel.checks[m.name].toolTip() == m.hint and m.hint for m in METHODS.values())
+    dialog = BatchDialog(app_settings, ModelCache())
+    qtbot.addWidget(dialog)
+    assert [dialog.method.itemData(i) for i in range(dialog.method.count())] == list(METHODS)
+    assert uses_patches("smudge") and not needs_model("smudge") and not uses_patches("context-encoder")
+    help_text = subprocess.run([sys.executable, "-m", "contextfill.model.cli", "batch", "--help"], capture_output=True,
+                               text=True).stdout
     assert all(name in help_text for name in NAMES)
 
 
