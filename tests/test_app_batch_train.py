@@ -331,7 +331,7 @@ def test_use_this_model_only_with_a_gain_under_its_photos_name_and_the_previous_
         qtbot, wizard, tmp_path, app_settings, tiny_model_path, monkeypatch):
     from datetime import date
 
-    from contextfill.app.train_wizard import runs_dir
+    from contextfill.app.train_wizard import run_name, runs_dir
 
     photos, run = tmp_path / "holiday", tmp_path / "run"
     photos.mkdir()
@@ -341,7 +341,7 @@ def test_use_this_model_only_with_a_gain_under_its_photos_name_and_the_previous_
     monkeypatch.setattr(page.train, "start", lambda args: None)  # the engine's events are sent below
     monkeypatch.setattr(page.train, "is_running", lambda: False)
     wizard.setup_page.photos_edit.setText(str(photos))
-    assert wizard.setup_page.run_edit.text() == str(runs_dir() / f"holiday-{date.today().isoformat()}")
+    assert wizard.setup_page.run_edit.text() == str(runs_dir() / run_name(str(photos)))  # one run per photo folder
     assert "ContextFill/ContextFill" not in wizard.setup_page.run_edit.text()
     _start(wizard, photos, run)
     chosen = []
