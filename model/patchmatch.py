@@ -3,8 +3,8 @@
 Every hole pixel ends up as a weighted average of the real source patches that overlap it, so texture survives
 where diffusion and L2-trained networks blur. What viewers keep (blind A/B tests against PyPatchMatch) decided
 its shape: the layout of the fill is settled at coarse scales from the photo around the hole, matches are
-kept coherent so whole pieces of real texture are copied, and overlapping patches are averaged, so the boundary
-between two copied pieces is a soft blend a patch wide, never a straight seam. Torch only (no compiled code), so the same code runs on
+kept coherent so whole pieces of real texture are copied, and overlapping patches are averaged, so two copied
+pieces blend over a patch width where they meet. Torch only (no compiled code), so the same code runs on
 CPU and CUDA; all randomness comes from one seeded torch.Generator, so a seed gives the same fill on one device.
 
 Cost is kept proportional to the hole: with the default "ring" sampling each separate hole runs on its own crop,
@@ -442,7 +442,6 @@ class _Search:
         self.level, self.generator, self.guidance, self.coherence = level, generator, guidance, coherence
         h, w = level.hole.shape
         p = level.patch
-        self.offsets = _offsets(p, w, level.hole.device)
         self.ty, self.tx = level.targets // w, level.targets % w
         self.basis = basis
         self.table = _source_descriptors(level, self.basis)
@@ -482,8 +481,7 @@ class _Search:
         step = 1 if forward else -1
         key = self.ty if vertical else self.tx
         order = torch.argsort(key * step, stable=True)
-        counts = torch.unique_consecutive(key[order], return_counts=True)[1].tolist()
-        ends = torch.tensor(counts).cumsum(0).tolist()
+        ends = torch.unique_consecutive(key[order], return_counts=True)[1].cumsum(0).tolist()
         position = torch.empty_like(order)
         position[order] = torch.arange(len(order), device=order.device)
         ty, tx = self.ty[order], self.tx[order]
