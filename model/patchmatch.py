@@ -444,16 +444,20 @@ class _Search:
         p = level.patch
         self.ty, self.tx = level.targets // w, level.targets % w
         self.basis = basis
-        self.table = _source_descriptors(level, self.basis)
+        reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
+        # The locality prior rides in the descriptors as two scaled coordinates, so one squared distance holds both.
+        self.position_scale = math.sqrt(_LOCALITY) / (2 * reach)
+        self.sentinel = h * w  # the table's last row: inf, the cost of any invalid candidate
+        self.plain_table = self._source_table(_source_descriptors(level, self.basis))
+        self.guided_table = self.plain_table
         if level.guide is not None and guidance > 0:
             # The network says what goes where through each patch's mean colour only: matching its (blurred)
-            # texture too would pull in flat patches and blur the fill.
+            # texture too would pull in flat patches and blur the fill. Its term rides in the descriptors too.
             box = lambda im: F.avg_pool2d(im[None], p, 1, p // 2, count_include_pad=False)[0].reshape(im.shape[0], -1).T  # noqa: E731
-            self.source_means = box(level.image)
-            self.guide_means = box(level.guide)[level.targets]
-            self.guide_scale = guidance * p * p
-        reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
-        self.locality = _LOCALITY / (2 * reach) ** 2
+            scale = math.sqrt(guidance * p * p)
+            source_means = F.pad(scale * box(level.image), (0, 0, 0, 1))
+            self.guided_table = torch.cat([self.plain_table, source_means], 1)
+            self.guide_means = scale * box(level.guide)[level.targets]
         self.radii = torch.tensor([r for r in (max(h, w) >> k for k in range(32)) if r >= 1], device=level.hole.device)
         self.sweeps = [self._sweep_plan(vertical, forward) for forward in (True, False) for vertical in (True, False)]
 
@@ -475,8 +479,8 @@ class _Search:
         return nnf, dist
 
     def _sweep_plan(self, vertical: bool, forward: bool) -> _SweepPlan:
-        """Targets in sweep order, row by row (or column by column), each with the position of the target one step
-        behind it."""
+        """Targets in sweep order, row by row (or column by column), each row with the positions of the targets one
+        step behind its targets (len(targets), a slot past the end, where there is none)."""
         h, w = self.level.hole.shape
         step = 1 if forward else -1
         key = self.ty if vertical else self.tx
@@ -489,8 +493,9 @@ class _Search:
         inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
         index_of = self.level.at_targets(torch.arange(len(order), device=order.device), -1)
         behind = torch.where(inside, index_of[torch.where(inside, ny * w + nx, 0)], -1)
-        return _SweepPlan(order, list(zip([0] + ends[:-1], ends)), position[behind.clamp_min(0)], behind >= 0, ty, tx,
-                          step * w if vertical else step, vertical)
+        behind = torch.where(behind >= 0, position[behind.clamp_min(0)], len(order))
+        rows = list(zip([0] + ends[:-1], ends))
+        return _SweepPlan(order, rows, [behind[a:b] for a, b in rows], step * w if vertical else step)
 
     def _sweep(self, nnf: torch.Tensor, dist: torch.Tensor, plan: _SweepPlan,
                bonus: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -498,36 +503,33 @@ class _Search:
         the target behind it, shifted along. A good match so travels across the hole in one sweep, and two copies
         meet where their matches are equally good, not on the straight line where growth fronts of a few pixels per
         pass would meet (the straight-edged blocks the judges named). Works on the targets in sweep order, so each
-        row is a slice."""
-        w, pixels = self.level.width, self.level.hole.numel()
-        order = plan.order
-        nnf_s, dist_s, query_s = nnf[order], dist[order], self.query[order]
-        guide_s = self.guide_means[order] if self._guided() else None
-        for start, end in plan.rows:
-            theirs = nnf_s[plan.behind[start:end]]
-            candidates = theirs + plan.shift
-            ok = plan.has_behind[start:end] & (theirs >= 0)
-            if plan.vertical:
-                ok &= (candidates >= 0) & (candidates < pixels)
-            else:
-                column = theirs % w + plan.shift
-                ok &= (column >= 0) & (column < w)
-            candidates = torch.where(ok, candidates, 0)
-            ok &= self.level.source_ok[candidates]
-            cost = self._cost(torch.where(ok, candidates, -1), query_s[start:end], plan.ty[start:end],
-                              plan.tx[start:end], None if guide_s is None else guide_s[start:end]) * bonus
+        row is a slice, and keeps each row to a handful of tensor operations (the loop is the fill's inner loop):
+        invalid candidates need no test, they land on non-source rows of the table (inf) or are clamped there."""
+        order, table = plan.order, self.table
+        # One slot past the targets, for those with nothing behind: its match shifted along is the sentinel.
+        nnf_s = torch.cat([nnf[order], nnf.new_tensor([self.sentinel - plan.shift])])
+        dist_s, query_s = dist[order], self.query[order]
+        for (start, end), behind in zip(plan.rows, plan.behind):
+            candidates = (nnf_s[behind] + plan.shift).clamp_(0, self.sentinel)
+            cost = (table[candidates] - query_s[start:end]).square_().sum(-1)
+            if bonus != 1.0:
+                cost *= bonus
             better = cost < dist_s[start:end]
             nnf_s[start:end] = torch.where(better, candidates, nnf_s[start:end])
-            dist_s[start:end] = torch.where(better, cost, dist_s[start:end])
+            torch.minimum(cost, dist_s[start:end], out=dist_s[start:end])
         nnf, dist = nnf.clone(), dist.clone()
-        nnf[order], dist[order] = nnf_s, dist_s
+        nnf[order], dist[order] = nnf_s[:-1], dist_s
         return nnf, dist
 
     def _descriptors(self, image: torch.Tensor) -> torch.Tensor:
-        """Descriptors of the targets' patches in the current estimate (convolution over the targets' rows)."""
+        """The targets' rows of the table for the current estimate: their patches' descriptors (convolution over the
+        targets' rows), their scaled positions and, while guided, the network's patch means."""
         y0, y1 = int(self.ty.min()), int(self.ty.max()) + 1
         rows = _descriptor_rows(_features(image), self.basis, self.level.patch, y0, y1)
-        return rows[self.ty - y0, self.tx]
+        parts = [rows[self.ty - y0, self.tx], torch.stack([self.ty, self.tx], 1).float() * self.position_scale]
+        if self._guided():
+            parts.append(self.guide_means)
+        return torch.cat(parts, 1)
 
     def _coherent(self, nnf: torch.Tensor) -> torch.Tensor:
         """Targets whose match continues an adjacent target's match (the same source, shifted alike)."""
@@ -571,29 +573,33 @@ class _Search:
         return torch.where(better, chosen, nnf), torch.where(better, best, dist)
 
     def _distance(self, candidates: torch.Tensor) -> torch.Tensor:
-        """_cost of each target against each of its candidates (K,N), in chunks that bound the memory."""
+        """Squared distance of each target's descriptor (with the locality prior and, while guided, the network's
+        term) to each of its candidates (K,N), -1 for invalid; in chunks that bound the memory."""
+        candidates = torch.where(candidates >= 0, candidates, self.sentinel)
         out = torch.empty(candidates.shape, device=candidates.device)
         step = max(1, _CHUNK // candidates.shape[0])
         for start in range(0, candidates.shape[1], step):
             end = start + step
-            out[:, start:end] = self._cost(candidates[:, start:end], self.query[start:end], self.ty[start:end],
-                                           self.tx[start:end], self.guide_means[start:end] if self._guided() else None)
+            out[:, start:end] = (self.table[candidates[:, start:end]] - self.query[start:end]).square_().sum(-1)
         return out
 
     def _guided(self) -> bool:
         return self.guidance > 0 and self.level.guide is not None
 
-    def _cost(self, candidates: torch.Tensor, query: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor,
-              guide_means: torch.Tensor | None) -> torch.Tensor:
-        """Squared descriptor distance of targets (their descriptors `query`, positions ty, tx) to their candidates
-        (...,n), plus the locality prior and, while guided, the network's term; inf for invalid candidates."""
-        w = self.level.width
-        source = candidates.clamp_min(0)
-        far = (source // w - ty).square() + (source % w - tx).square()
-        cost = (self.table[source] - query).square().sum(-1) + self.locality * far
-        if guide_means is not None:
-            cost = cost + self.guide_scale * (self.source_means[source] - guide_means).square().sum(-1)
-        return torch.where(candidates >= 0, cost, math.inf)
+    @property
+    def table(self) -> torch.Tensor:
+        return self.guided_table if self._guided() else self.plain_table
+
+    def _source_table(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """(H*W + 1, d + 2) every pixel's descriptor and scaled position; inf where no valid source patch is centred,
+        and in the sentinel row past the end."""
+        h, w = self.level.hole.shape
+        ys, xs = torch.meshgrid(torch.arange(h, device=descriptors.device), torch.arange(w, device=descriptors.device),
+                                indexing="ij")
+        positions = torch.stack([ys.reshape(-1), xs.reshape(-1)], 1).float() * self.position_scale
+        table = torch.cat([descriptors, positions], 1)
+        table[~self.level.source_ok] = math.inf
+        return F.pad(table, (0, 0, 0, 1), value=math.inf)
 
 
 @dataclass(frozen=True)
@@ -602,12 +608,8 @@ class _SweepPlan:
 
     order: torch.Tensor  # target indices in sweep order
     rows: list[tuple[int, int]]  # each row's (or column's) slice of `order`
-    behind: torch.Tensor  # per position in `order`, the position of the target one step behind (0 where none)
-    has_behind: torch.Tensor  # bool per position
-    ty: torch.Tensor  # the targets' rows and columns, in sweep order
-    tx: torch.Tensor
+    behind: list[torch.Tensor]  # per row, the positions in `order` of the targets one step behind (len(order): none)
     shift: int  # flat-index step from the match behind to the candidate (+-1 or +-width)
-    vertical: bool
 
 
 def _features(image: torch.Tensor) -> torch.Tensor:
