@@ -444,7 +444,8 @@ class _Search:
         p = level.patch
         self.ty, self.tx = level.targets // w, level.targets % w
         self.basis = basis
-        reach = max(1, int(max(self.ty.max() - self.ty.min(), self.tx.max() - self.tx.min())) // 2)
+        self.box = int(self.ty.min()), int(self.ty.max()) + 1, int(self.tx.min()), int(self.tx.max()) + 1
+        reach = max(1, max(self.box[1] - self.box[0], self.box[3] - self.box[2]) // 2)
         # The locality prior rides in the descriptors as two scaled coordinates, so one squared distance holds both.
         self.position_scale = math.sqrt(_LOCALITY) / (2 * reach)
         self.sentinel = h * w  # the table's last row: inf, the cost of any invalid candidate
@@ -495,7 +496,9 @@ class _Search:
         behind = torch.where(inside, index_of[torch.where(inside, ny * w + nx, 0)], -1)
         behind = torch.where(behind >= 0, position[behind.clamp_min(0)], len(order))
         rows = list(zip([0] + ends[:-1], ends))
-        return _SweepPlan(order, rows, [behind[a:b] for a, b in rows], step * w if vertical else step)
+        on_cpu = order.device.type == "cpu"
+        return _SweepPlan(order, rows, [behind[a:b] for a, b in rows], [behind[a:b].numpy() for a, b in rows if on_cpu],
+                          step * w if vertical else step)
 
     def _sweep(self, nnf: torch.Tensor, dist: torch.Tensor, plan: _SweepPlan,
                bonus: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -505,18 +508,27 @@ class _Search:
         pass would meet (the straight-edged blocks the judges named). Works on the targets in sweep order, so each
         row is a slice, and keeps each row to a handful of tensor operations (the loop is the fill's inner loop):
         invalid candidates need no test, they land on non-source rows of the table (inf) or are clamped there."""
-        order, table = plan.order, self.table
+        order = plan.order
         # One slot past the targets, for those with nothing behind: its match shifted along is the sentinel.
         nnf_s = torch.cat([nnf[order], nnf.new_tensor([self.sentinel - plan.shift])])
-        dist_s, query_s = dist[order], self.query[order]
-        for (start, end), behind in zip(plan.rows, plan.behind):
-            candidates = (nnf_s[behind] + plan.shift).clamp_(0, self.sentinel)
-            cost = (table[candidates] - query_s[start:end]).square_().sum(-1)
+        dist_s, query_s, table, behind = dist[order], self.query[order], self.table, plan.behind
+        xp = torch
+        if nnf.device.type == "cpu":
+            # The same loop on NumPy views of the same memory: a NumPy call costs a microsecond, a torch call several,
+            # and this loop is thousands of small calls.
+            xp, table, query_s, behind = np, table.numpy(), query_s.numpy(), plan.behind_numpy
+        nnf_x, dist_x = (nnf_s.numpy(), dist_s.numpy()) if xp is np else (nnf_s, dist_s)
+        for (start, end), back in zip(plan.rows, behind):
+            candidates = nnf_x[back] + plan.shift
+            if self.level.patch == 1:  # a larger patch keeps every source, shifted one step, inside the table
+                candidates = candidates.clip(0, self.sentinel)
+            difference = (table.take(candidates, 0) if xp is np else table.index_select(0, candidates)) - query_s[start:end]
+            cost = (difference * difference).sum(-1)
             if bonus != 1.0:
                 cost *= bonus
-            better = cost < dist_s[start:end]
-            nnf_s[start:end] = torch.where(better, candidates, nnf_s[start:end])
-            torch.minimum(cost, dist_s[start:end], out=dist_s[start:end])
+            better = cost < dist_x[start:end]
+            nnf_x[start:end] = xp.where(better, candidates, nnf_x[start:end])
+            xp.minimum(cost, dist_x[start:end], out=dist_x[start:end])
         nnf, dist = nnf.clone(), dist.clone()
         nnf[order], dist[order] = nnf_s[:-1], dist_s
         return nnf, dist
@@ -524,9 +536,10 @@ class _Search:
     def _descriptors(self, image: torch.Tensor) -> torch.Tensor:
         """The targets' rows of the table for the current estimate: their patches' descriptors (convolution over the
         targets' rows), their scaled positions and, while guided, the network's patch means."""
-        y0, y1 = int(self.ty.min()), int(self.ty.max()) + 1
-        rows = _descriptor_rows(_features(image), self.basis, self.level.patch, y0, y1)
-        parts = [rows[self.ty - y0, self.tx], torch.stack([self.ty, self.tx], 1).float() * self.position_scale]
+        y0, y1, x0, x1 = self.box
+        r = self.level.patch // 2
+        rows = _descriptor_rows(_features(image)[:, :, x0 - r:x1 + r], self.basis, self.level.patch, y0, y1)
+        parts = [rows[self.ty - y0, self.tx - x0 + r], torch.stack([self.ty, self.tx], 1).float() * self.position_scale]
         if self._guided():
             parts.append(self.guide_means)
         return torch.cat(parts, 1)
@@ -580,7 +593,9 @@ class _Search:
         step = max(1, _CHUNK // candidates.shape[0])
         for start in range(0, candidates.shape[1], step):
             end = start + step
-            out[:, start:end] = (self.table[candidates[:, start:end]] - self.query[start:end]).square_().sum(-1)
+            chunk = candidates[:, start:end]
+            rows = self.table.index_select(0, chunk.reshape(-1)).reshape(*chunk.shape, -1)
+            out[:, start:end] = (rows - self.query[start:end]).square_().sum(-1)
         return out
 
     def _guided(self) -> bool:
@@ -609,6 +624,7 @@ class _SweepPlan:
     order: torch.Tensor  # target indices in sweep order
     rows: list[tuple[int, int]]  # each row's (or column's) slice of `order`
     behind: list[torch.Tensor]  # per row, the positions in `order` of the targets one step behind (len(order): none)
+    behind_numpy: list[np.ndarray]  # the same as NumPy views, for the sweep on the CPU (empty elsewhere)
     shift: int  # flat-index step from the match behind to the candidate (+-1 or +-width)
 
 
@@ -708,8 +724,9 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int 
         centres = pixels[None] - offsets  # (p*p, n): centres of the patches covering each pixel
         inside = (centres >= 0) & (centres < h * w)
         centres = centres.clamp(0, h * w - 1)
-        weights = torch.where(inside & (source_of[centres] >= 0), weight_of[centres], 0.0)
-        values = flat[:, (source_of[centres] + offsets).clamp(0, h * w - 1)]  # (c, p*p, n)
+        sources = source_of[centres]
+        weights = torch.where(inside & (sources >= 0), weight_of[centres], 0.0)
+        values = flat.index_select(1, (sources + offsets).clamp(0, h * w - 1).reshape(-1)).reshape(c, *sources.shape)
         total = weights.sum(0)
         mean = (values * weights).sum(1) / total.clamp_min(1e-30)
         out[:, pixels] = torch.where(total > 1e-12, mean, flat[:, pixels])
