@@ -19,7 +19,8 @@ _MAX_ITERATIONS = 400
 _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
-def poisson_blend(image: torch.Tensor, fill: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def poisson_blend(image: torch.Tensor, fill: torch.Tensor, hole: torch.Tensor,
+                  guidance: torch.Tensor | None = None) -> torch.Tensor:
     """image, fill: (C,H,W) float in [0,1]; hole: (H,W) bool. Returns `fill` blended seamlessly into `image`
     inside the hole and bit-identical to `image` outside. Each separate hole is solved in its own small crop."""
     out = image.clone()
@@ -29,7 +30,8 @@ def poisson_blend(image: torch.Tensor, fill: torch.Tensor, hole: torch.Tensor) -
         y1, x1 = min(h, region.bottom + 2), min(w, region.right + 2)
         mask = torch.from_numpy(region.mask_in(y0, y1, x0, x1)).to(hole.device)
         crop = (slice(None), slice(y0, y1), slice(x0, x1))
-        solved = _solve(image[crop].float(), fill[crop].float(), mask)
+        guide = None if guidance is None else guidance[:, :, y0:y1, x0:x1].float()
+        solved = _solve(image[crop].float(), fill[crop].float(), mask, guide)
         out[crop] = torch.where(mask, solved.clamp(0, 1).to(out.dtype), out[crop])
     return out
 
@@ -41,7 +43,7 @@ def _shift(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
 
-def _solve(image: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _solve(image: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
     """Conjugate gradients for the correction c = result - fill on the hole pixels of one crop.
 
     For a hole pixel p with neighbours q: deg(p) c_p - sum_{q in hole} c_q = sum_{q outside} (image_q - fill_m),
@@ -51,11 +53,16 @@ def _solve(image: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor) -> torch
     in_image = torch.ones_like(m)
     degree = sum(_shift(in_image, dy, dx) for dy, dx in _NEIGHBOURS)
     rhs = torch.zeros_like(fill)
-    for dy, dx in _NEIGHBOURS:
-        outside = _shift(in_image, dy, dx) * (1 - _shift(m, dy, dx))  # neighbour q exists and is known
-        mirrored_in = _shift(m, -dy, -dx)
-        anchor = mirrored_in * _shift(fill, -dy, -dx) + (1 - mirrored_in) * fill
-        rhs += outside * (_shift(image, dy, dx) - anchor)
+    for k, (dy, dx) in enumerate(_NEIGHBOURS):
+        if guidance is None:
+            outside = _shift(in_image, dy, dx) * (1 - _shift(m, dy, dx))  # neighbour q exists and is known
+            mirrored_in = _shift(m, -dy, -dx)
+            anchor = mirrored_in * _shift(fill, -dy, -dx) + (1 - mirrored_in) * fill
+            rhs += outside * (_shift(image, dy, dx) - anchor)
+        else:
+            q_in = _shift(m, dy, dx)
+            value = q_in * _shift(fill, dy, dx) + (1 - q_in) * _shift(image, dy, dx)
+            rhs += _shift(in_image, dy, dx) * (value - fill - guidance[k])
     rhs *= m
 
     def apply(c: torch.Tensor) -> torch.Tensor:

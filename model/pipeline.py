@@ -173,8 +173,9 @@ def _fill(rgb: torch.Tensor, hole: torch.Tensor, others: torch.Tensor, method: s
     if spec.uses_patches:
         from .patchmatch import patch_fill
 
-        filled = patch_fill(rgb, hole, options, init=filled, exclude=others,
-                            progress=_scaled(progress, 1 - share if filled is not None else 0, 1), cancel=cancel)
+        # The patch fill blends itself: its solve also removes the seams between the pieces it copied.
+        return patch_fill(rgb, hole, options, init=filled, exclude=others, blend=blend,
+                          progress=_scaled(progress, 1 - share if filled is not None else 0, 1), cancel=cancel)
     return poisson_blend(rgb, filled, hole) if blend else filled
 
 
