@@ -275,3 +275,31 @@ def test_separate_holes_are_filled_in_small_crops(monkeypatch) -> None:
     out = patch_fill(image, hole)
     assert_invariants(image, hole, out)
     assert len(crops) == 2 and all(ch * cw < 0.05 * 600 * 800 for ch, cw in crops)
+
+
+@pytest.mark.parametrize("step", [0.04, 0.6])
+def test_a_seam_between_copied_pieces_is_solved_away_and_an_edge_between_colours_stays(step: float) -> None:
+    """The left half of the hole copies the photo below it, the right half a region `step` brighter: a faint step
+    (two pieces of one texture at slightly different brightness) must vanish into the surroundings; a strong one
+    (a fin against a black background) is an edge and must stay as sharp as it was copied."""
+    from contextfill.model.blend import poisson_blend
+    from contextfill.model.patchmatch import _Level, _seamless_differences, _vote
+
+    generator = torch.Generator().manual_seed(3)
+    image = 0.2 + 0.1 * torch.rand(3, 80, 100, generator=generator)
+    image[:, 53:77, 60:97] += step
+    hole = box(80, 100, 30, 47, 22, 58)
+    level = _Level(image.clone(), hole, torch.ones_like(hole), 7)
+    ty, tx = level.targets // 100, level.targets % 100
+    nnf = (ty + 27) * 100 + torch.where(tx < 40, tx, tx + 20)  # coherent copies: below, or from the bright region
+    assert bool(level.source_ok[nnf].all())
+    dist = torch.zeros(len(nnf))
+    level.image = _vote(level, nnf, dist, 25)
+    out = poisson_blend(image, level.image, hole, _seamless_differences(level, nnf, dist))
+    assert torch.equal(out[:, ~hole], image[:, ~hole])
+    seam = float((out[:, 31:46, 44:50] - out[:, 31:46, 30:36]).mean())  # across the band the vote blends it over
+    if step < 0.1:
+        assert abs(seam) < step / 3  # solved away...
+        assert float((out - image)[:, hole].mean()) < step / 3  # ...and no brighter half is left either
+    else:
+        assert seam > 0.8 * step  # the edge keeps nearly all of its contrast
