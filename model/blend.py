@@ -22,7 +22,11 @@ _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 def poisson_blend(image: torch.Tensor, fill: torch.Tensor, hole: torch.Tensor,
                   guidance: torch.Tensor | None = None) -> torch.Tensor:
     """image, fill: (C,H,W) float in [0,1]; hole: (H,W) bool. Returns `fill` blended seamlessly into `image`
-    inside the hole and bit-identical to `image` outside. Each separate hole is solved in its own small crop."""
+    inside the hole and bit-identical to `image` outside. Each separate hole is solved in its own small crop.
+
+    guidance: (4,C,H,W), for each hole pixel p the difference f(q) - f(p) to keep towards each neighbour q in
+    _NEIGHBOURS order, where the caller knows better than the fill's own (the patch fill's voted differences,
+    which leave out the seams between its copied pieces); by default the fill's own, mirrored across the edge."""
     out = image.clone()
     h, w = hole.shape
     for region in split_regions(hole.cpu().numpy()):
@@ -43,11 +47,14 @@ def _shift(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
 
-def _solve(image: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+def _solve(image: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor,
+           guidance: torch.Tensor | None = None) -> torch.Tensor:
     """Conjugate gradients for the correction c = result - fill on the hole pixels of one crop.
 
     For a hole pixel p with neighbours q: deg(p) c_p - sum_{q in hole} c_q = sum_{q outside} (image_q - fill_m),
     m the pixel mirrored from q across p when it is in the hole (the fill's own gradient continues), else p.
+    With `guidance` G: deg(p) c_p - sum_{q in hole} c_q = sum_q (v_q - fill_p - G_pq), v the fill inside the hole
+    and the image outside (the least-squares fit of f_q - f_p to G_pq on every edge of the hole).
     """
     m = mask.to(image.dtype)
     in_image = torch.ones_like(m)
