@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlay_opacity(settings.get(S.MASK_OPACITY))
         self.results = ResultsView()
         self.results.applyRequested.connect(self.apply_result)
+        # The first comparison's panels are made while the new window is idle, not when Fill is pressed.
+        self.results.warm(1 + len(METHODS), after_ms=1000)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.canvas, "Edit")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -95,6 +95,25 @@ class ResultPanel(QFrame):
         layout.addWidget(self.progress)
         layout.addWidget(self.view, 1)
 
+    def reset(self, title: str, before: tuple[QPixmap, QPixmap | None], selectable: bool) -> None:
+        """Wait for a new result in place: panels are pooled and reused (see ResultsView), so starting a fill creates
+        and styles no widgets on the GUI thread (four new panels took 50-100 ms)."""
+        self.selectable = selectable
+        self._before, self._after = before, None
+        if self.mask_item is not None:
+            self.view.scene().removeItem(self.mask_item)
+            self.mask_item = None
+        self.item.set_picture(*before)
+        self.view.scene().setSceneRect(self.item.boundingRect())
+        self.title.setText(title)
+        self.before_badge.hide()
+        self.before_button.setEnabled(False)
+        self.set_selected(False)
+        self._dim(self.selectable)
+        self.info.setText("Waiting…")
+        self.progress.setValue(0)
+        self.progress.setVisible(selectable)
+
     def _dim(self, on: bool) -> None:
         self.item.setOpacity(0.35 if on else 1.0)
 
@@ -127,8 +146,9 @@ class ResultPanel(QFrame):
             self.before_badge.setVisible(on)
 
     def set_selected(self, on: bool) -> None:
-        self.setProperty("selected", on)
-        self.style().polish(self)
+        if bool(self.property("selected")) != on:  # a polish restyles the whole panel: only when it changes
+            self.setProperty("selected", on)
+            self.style().polish(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
@@ -154,6 +174,10 @@ class ResultsView(QWidget):
         self._before: tuple[QPixmap, QPixmap | None] = (QPixmap(), None)
         self._aspect = 1.0
         self._columns = 0
+        self._pool: list[ResultPanel] = []  # panels of earlier comparisons, hidden, to be reused
+        self._warm_count = 0
+        self._warm_timer = QTimer(self)  # a child: it dies with the view, never calling into a deleted one
+        self._warm_timer.timeout.connect(self._warm_step)
 
         self.hint = QLabel("Paint over what should go, then press Fill to compare the methods here.")
         self.hint.setObjectName("hint")
@@ -173,7 +197,7 @@ class ResultsView(QWidget):
         bar.addWidget(self.actual_button)
         bar.addWidget(self.apply_button)
 
-        grid_host = QWidget()
+        self.grid_host = grid_host = QWidget()
         self.grid = QGridLayout(grid_host)
         self.grid.setContentsMargins(6, 0, 6, 6)
         self.grid.setSpacing(6)
@@ -196,14 +220,59 @@ class ResultsView(QWidget):
     def start(self, before: QPixmap, methods: list[tuple[str, str]], small: QPixmap | None = None) -> None:
         """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
         title); `small` is its reduced copy, if any."""
-        self.clear()
         self._before = (before, small)
         self._aspect = before.width() / max(1, before.height())
-        original = ResultPanel("Original", self._before, selectable=False)
-        original.set_message(f"{before.width()} × {before.height()}")
-        self._add(ORIGINAL, original)
+        self.clear()
+        self._add(ORIGINAL, self._panel("Original", selectable=False))
         self.add(methods)
+        self.panels[ORIGINAL].set_message(f"{before.width()} × {before.height()}")
         self.set_applicable(True)
+        self._each_view(ZoomView.fit)
+
+    def warm(self, count: int, after_ms: int = 0) -> None:
+        """Make panels for the pool ahead of the first comparison, one per pass of the event loop while the window
+        is idle (each takes several ms to create and style), from `after_ms` on, until `count` exist."""
+        self._warm_count = count
+        self._warm_timer.start(after_ms)
+
+    @Slot()
+    def _warm_step(self) -> None:
+        if len(self._pool) + len(self.panels) >= self._warm_count:
+            self._warm_timer.stop()
+            return
+        panel = self._new_panel()
+        panel.ensurePolished()
+        self._pool.append(panel)
+        self._warm_timer.setInterval(0)
+
+    def _new_panel(self) -> ResultPanel:
+        panel = ResultPanel("", (QPixmap(), None), selectable=True, parent=self.grid_host)
+        panel.hide()
+        panel.clicked.connect(self._on_panel_clicked)
+        panel.doubleClicked.connect(self._on_panel_double_clicked)
+        panel.view.zoomChanged.connect(self.zoomChanged)
+        panel.view.installEventFilter(self)
+        return panel
+
+    def _panel(self, title: str, selectable: bool) -> ResultPanel:
+        panel = self._pool.pop() if self._pool else self._new_panel()
+        panel.reset(title, self._before, selectable)
+        return panel
+
+    def _key_of(self, panel: QObject) -> str | None:
+        return next((key for key, p in self.panels.items() if p is panel and p.selectable), None)
+
+    @Slot()
+    def _on_panel_clicked(self) -> None:
+        key = self._key_of(self.sender())
+        if key is not None:
+            self._pick(key)
+
+    @Slot()
+    def _on_panel_double_clicked(self) -> None:
+        key = self._key_of(self.sender())
+        if key is not None:
+            self._apply_if_ready(key)
 
     def show_mask(self, image: QImage, x: int, y: int, opacity: float) -> None:
         """Lay the mask that was filled (`overlay_image`, made on a worker) over the original at (x, y)."""
@@ -219,10 +288,7 @@ class ResultsView(QWidget):
     def add(self, fills: list[tuple[str, str]]) -> None:
         """Append a waiting panel per (key, title) to the comparison, e.g. variations of the fills shown."""
         for key, title in fills:
-            panel = ResultPanel(title, self._before, selectable=True)
-            panel.clicked.connect(lambda k=key: self._pick(k))
-            panel.doubleClicked.connect(lambda k=key: self._apply_if_ready(k))
-            self._add(key, panel)
+            self._add(key, self._panel(title, selectable=True))
         self._relayout()
 
     def set_applicable(self, on: bool) -> None:
@@ -234,15 +300,17 @@ class ResultsView(QWidget):
 
     def _add(self, key: str, panel: ResultPanel) -> None:
         self.panels[key] = panel
-        panel.view.zoomChanged.connect(self.zoomChanged)
         self._sync.add(panel.view)
-        panel.view.installEventFilter(self)
+        panel.show()
 
     def clear(self) -> None:
+        """Hide the panels and keep them for the next comparison, without the photo they showed."""
         self._sync.clear()
         for panel in self.panels.values():
             self.grid.removeWidget(panel)
-            panel.deleteLater()
+            panel.hide()
+            panel.reset("", (QPixmap(), None), selectable=True)
+            self._pool.append(panel)
         self.panels.clear()
         self.selected = None
         self._picked = False

@@ -247,17 +247,22 @@ class ViewSync(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._views: list[ZoomView] = []
+        self._connected: set[int] = set()  # ids of the views whose viewChanged is connected (once each)
         self._busy = False
 
     def add(self, view: ZoomView) -> None:
+        """Keep `view` in step; a view added again after `clear` (the Compare panels are reused) is not connected
+        twice."""
         self._views.append(view)
-        view.viewChanged.connect(lambda v=view: self._follow(v))
+        if id(view) not in self._connected:
+            self._connected.add(id(view))
+            view.viewChanged.connect(lambda v=view: self._follow(v))
 
     def clear(self) -> None:
         self._views.clear()
 
     def _follow(self, source: ZoomView) -> None:
-        if self._busy:
+        if self._busy or source not in self._views:
             return
         self._busy = True
         try:

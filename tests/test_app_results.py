@@ -131,3 +131,44 @@ def test_many_variations_scroll_instead_of_squashing_the_panels_or_widening_the_
     for key, panel in window.results.panels.items():
         assert panel.width() >= MIN_PANEL.width() and panel.height() >= MIN_PANEL.height(), key
     assert window.results.scroll.verticalScrollBar().maximum() > 0, "the rows that do not fit scroll"
+
+
+def test_a_new_comparison_reuses_the_panels_and_they_still_pick_and_sync_rightly(qtbot, monkeypatch):
+    """Panels are pooled (creating and styling four of them stalled the GUI thread): a second comparison shows
+    the same widgets, waiting again, with no result, badge or mask left from the first; a click picks the key the
+    panel has now, and zooming one view moves each other view once, not once per comparison it was part of."""
+    from contextfill.app.zoomview import ViewSync
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    view.warm(4)
+    qtbot.waitUntil(lambda: len(view._pool) == 4)
+    warmed = set(map(id, view._pool))
+    first = QPixmap.fromImage(_image("gray"))
+    view.start(first, [("patch", "Patch fill"), ("hybrid", "Hybrid")])
+    assert set(map(id, view.panels.values())) <= warmed, "the first comparison uses the warmed panels"
+    view.set_result("patch", _image("green"), "0.1 s")
+    view.show_mask(_image("red"), 0, 0, 0.5)
+    old = dict(view.panels)
+    follows = []
+    original = ViewSync._follow
+    monkeypatch.setattr(ViewSync, "_follow", lambda self, source: (follows.append(source), original(self, source)))
+    view.panel("hybrid").view.zoom_by(2)
+    first_comparison = follows.count(view.panel("hybrid").view)
+    follows.clear()
+
+    view.start(QPixmap.fromImage(_image("white")), [("hybrid", "Hybrid"), ("patch", "Patch fill")])
+    assert set(map(id, view.panels.values())) <= warmed | set(map(id, old.values()))
+    for key, panel in view.panels.items():
+        assert panel.isVisible() and not panel.has_result() and panel.mask_item is None
+        assert panel.info.text() != "0.1 s"
+    assert view.panel("patch").title.text() == "Patch fill" and view.selected is None
+
+    follows.clear()
+    view.panel("hybrid").view.zoom_by(2)
+    assert follows.count(view.panel("hybrid").view) == first_comparison, "no connection was made twice"
+    with qtbot.waitSignal(view.selectionChanged) as picked:
+        qtbot.mouseClick(view.panel("hybrid").view.viewport(), Qt.MouseButton.LeftButton)
+    assert picked.args == ["hybrid"]
