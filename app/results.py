@@ -239,6 +239,7 @@ class ResultsView(QWidget):
     def _warm_step(self) -> None:
         if len(self._pool) + len(self.panels) >= self._warm_count:
             self._warm_timer.stop()
+            self.ensurePolished()  # the view's own bar and scroll area too, before it is first shown
             return
         panel = self._new_panel()
         panel.ensurePolished()

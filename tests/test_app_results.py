@@ -163,6 +163,7 @@ def test_a_new_comparison_reuses_the_panels_and_they_still_pick_and_sync_rightly
     assert set(map(id, view.panels.values())) <= warmed | set(map(id, old.values()))
     for key, panel in view.panels.items():
         assert panel.isVisible() and not panel.has_result() and panel.mask_item is None
+        assert not panel.item.childItems(), "the last comparison's mask is gone"
         assert panel.info.text() != "0.1 s"
     assert view.panel("patch").title.text() == "Patch fill" and view.selected is None
 
