@@ -247,15 +247,15 @@ class ViewSync(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._views: list[ZoomView] = []
-        self._connected: set[int] = set()  # ids of the views whose viewChanged is connected (once each)
+        self._connected: set[ZoomView] = set()  # the views whose viewChanged is connected (once each)
         self._busy = False
 
     def add(self, view: ZoomView) -> None:
         """Keep `view` in step; a view added again after `clear` (the Compare panels are reused) is not connected
         twice."""
         self._views.append(view)
-        if id(view) not in self._connected:
-            self._connected.add(id(view))
+        if view not in self._connected:
+            self._connected.add(view)
             view.viewChanged.connect(lambda v=view: self._follow(v))
 
     def clear(self) -> None:

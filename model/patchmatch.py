@@ -156,8 +156,9 @@ def patch_fill(image: torch.Tensor, hole: torch.Tensor, options: PatchFillOption
     bit-identical to the input outside the hole. `exclude` (H,W) bool: pixels never copied from (other holes that
     are filled elsewhere). `init` (C,H,W), a context encoder's output (the hybrid method), is the coarsest
     estimate and guides the first search of every level. With `blend` the fill is solved into its surroundings in
-    the gradient domain, which also removes the seams between copied pieces (see _seamless_differences). progress(fraction) is called between iterations;
-    Cancelled is raised between iterations once cancel() returns True.
+    the gradient domain, which also removes the seams between copied pieces (see _seamless_differences).
+    progress(fraction) is called between iterations; Cancelled is raised between iterations once cancel() returns
+    True.
     """
     options = options or PatchFillOptions()
     hole = _check_inputs(image, hole, init, options)
@@ -352,7 +353,8 @@ def _seamless_differences(level: _Level, nnf: torch.Tensor, dist: torch.Tensor) 
     c, h, w = image.shape
     padded = F.pad(image[None], (0, 1, 0, 1), mode="replicate")[0]
     own = torch.cat([padded[:, :h, 1:] - image, padded[:, 1:, :w] - image])  # forward differences along x, y
-    # Every edge that touches the hole: the hole's pixels and those just above or left of it.
+    # Every edge that touches the hole: the hole's pixels and those just above, left or above-left of it (the
+    # last only widen the seam measure below).
     rim = hole | F.pad(hole, (0, 1, 0, 1))[1:, 1:] | F.pad(hole, (0, 0, 0, 1))[1:, :] | F.pad(hole, (0, 1))[:, 1:]
     voted = _vote(level, nnf, dist, _FINE_PERCENTILE, own, rim.reshape(-1).nonzero().squeeze(1))
     # The step across a seam, summed along each direction over a patch width: the vote spreads a seam over about
@@ -569,7 +571,7 @@ class _Search:
             better = cost < dist_x[start:end]
             nnf_x[start:end] = xp.where(better, candidates, nnf_x[start:end])
             xp.minimum(cost, dist_x[start:end], out=dist_x[start:end])
-        nnf, dist = nnf.clone(), dist.clone()
+        nnf, dist = torch.empty_like(nnf), torch.empty_like(dist)  # `order` holds every target once
         nnf[order], dist[order] = nnf_s[:-1], dist_s
         return nnf, dist
 
@@ -627,7 +629,7 @@ class _Search:
 
     def _distance(self, candidates: torch.Tensor) -> torch.Tensor:
         """Squared distance of each target's descriptor (with the locality prior and, while guided, the network's
-        term) to each of its candidates (K,N), -1 for invalid; in chunks that bound the memory."""
+        term) to each of its candidates (K,N; -1 marks an invalid one, inf here); in chunks that bound the memory."""
         candidates = torch.where(candidates >= 0, candidates, self.sentinel)
         out = torch.empty(candidates.shape, device=candidates.device)
         step = max(1, _CHUNK // candidates.shape[0])
@@ -747,7 +749,8 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int 
     where two copied pieces meet, they blend over a patch width instead of meeting at a straight seam. Weights
     follow the match's similarity (see _SIMILARITY), or with `percentile` exp(-d / 2 sigma^2). A pixel that no
     valid match covers keeps its estimate. Written as a gather per hole pixel (the p*p patches covering it): no
-    scatter, so it is deterministic on every device too.
+    scatter, so it is deterministic on every device too. `values` (C',H,W) votes other per-pixel values than the
+    level's image with the same matches and weights, at `pixels` (flat indices) instead of the hole's.
     """
     image = level.image if values is None else values
     c, h, w = image.shape
