@@ -738,7 +738,7 @@ def _similarity(mse: torch.Tensor) -> torch.Tensor:
     table = torch.tensor(_SIMILARITY, device=mse.device)
     t = (mse / _SIMILARITY_STEP).nan_to_num(posinf=len(_SIMILARITY)).clamp(0, len(_SIMILARITY) - 1.001)
     j = t.floor().long()
-    return torch.where(torch.isfinite(mse), table[j] + (t - j) * (table[j + 1] - table[j]), 0.0)
+    return table[j] + (t - j) * (table[j + 1] - table[j])
 
 
 def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int = 0,

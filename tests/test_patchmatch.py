@@ -303,21 +303,3 @@ def test_a_seam_between_copied_pieces_is_solved_away_and_an_edge_between_colours
         assert float((out - image)[:, hole].mean()) < step / 3  # ...and no brighter half is left either
     else:
         assert seam > 0.8 * step  # the edge keeps nearly all of its contrast
-
-
-def test_a_pixel_no_valid_match_covers_keeps_its_estimate() -> None:
-    """A finer level's new hole pixels have no carried match yet (invalid: infinite distance). Such a match must carry
-    no weight at all: with a tiny equal weight each, the vote averaged random sources into a flat grey mush that
-    replaced the coarser level's layout, and the level's search then matched flat patches to it (the brown floor
-    pasted over a motorcycle's engine)."""
-    from contextfill.model.patchmatch import _Level, _vote
-
-    image = noise_texture(32, 32)
-    hole = box(32, 32, 10, 22, 10, 22)
-    estimate = torch.where(hole, torch.tensor([0.9, 0.2, 0.1])[:, None, None], image)
-    level = _Level(estimate, hole, torch.ones_like(hole), 7)
-    random_matches = level.sources[torch.randint(len(level.sources), level.targets.shape)]
-    out = _vote(level, random_matches, torch.full(level.targets.shape, float("inf")))
-    assert torch.equal(out, estimate)
-    weighed = _vote(level, random_matches, torch.zeros(level.targets.shape))
-    assert not torch.equal(weighed[:, hole], estimate[:, hole])  # valid matches do vote
