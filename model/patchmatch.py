@@ -734,7 +734,15 @@ def _descriptor_rows(features: torch.Tensor, basis: torch.Tensor, patch: int, y0
 
 
 def _similarity(mse: torch.Tensor) -> torch.Tensor:
-    """PyPatchMatch's distance-to-similarity table, linearly interpolated (inf -> 0)."""
+    """PyPatchMatch's distance-to-similarity table, linearly interpolated.
+
+    Beyond the table (mean squared difference past 0.1, or an invalid match: inf) the weight is 1e-7, not 0: where
+    only such matches cover a pixel, their plain mean replaces the estimate. That is the case for a finer level's
+    new hole pixels, which carry no match from the coarser level (random sources, averaged), before its first
+    search. Weighing them 0 keeps the magnified estimate there instead, and was judged worse (large: 12 and 11 of
+    19 kept against 13 and 13; blobs, nearly the same fills, 9 and 9): the search then matched flat patches to that
+    blur, and a hazy blotch spread over a lake.
+    """
     table = torch.tensor(_SIMILARITY, device=mse.device)
     t = (mse / _SIMILARITY_STEP).nan_to_num(posinf=len(_SIMILARITY)).clamp(0, len(_SIMILARITY) - 1.001)
     j = t.floor().long()
@@ -747,8 +755,8 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int 
 
     Where neighbouring targets copy neighbouring source pixels (coherent matches) the mean is that copy exactly;
     where two copied pieces meet, they blend over a patch width instead of meeting at a straight seam. Weights
-    follow the match's similarity (see _SIMILARITY), or with `percentile` exp(-d / 2 sigma^2). A pixel that no
-    valid match covers keeps its estimate. Written as a gather per hole pixel (the p*p patches covering it): no
+    follow the match's similarity (see _SIMILARITY), or with `percentile` exp(-d / 2 sigma^2). A pixel with no
+    weight at all keeps its estimate (see _similarity for matches beyond the table). Written as a gather per hole pixel (the p*p patches covering it): no
     scatter, so it is deterministic on every device too. `values` (C',H,W) votes other per-pixel values than the
     level's image with the same matches and weights, at `pixels` (flat indices) instead of the hole's.
     """
