@@ -93,8 +93,8 @@ _SIMILARITY_STEP = 0.01
 _FINE_PERCENTILE = 25
 # Luminance gradients beside colour in the patch distance (Darabi et al.'s Image Melding), weighted so that a
 # flat patch no longer matches a textured one nearly as well as its own kind does (the blur the judges saw). At 3.0
-# the gradients outweighed the colours: in fur, pale smooth patches were chosen for their few matching strands and
-# read as blurred blotches, and blind judges kept the blobs fills over PyPatchMatch's 10, 10, 9 and 9 times of 19;
+# pale smooth pieces were copied into fur (the judges' "blurry blotches" on a cat's forehead and in a black cat's
+# fur; gone by eye at 1.5), and blind judges kept the blobs fills over PyPatchMatch's 10, 10, 9 and 9 times of 19;
 # at 1.5, 13 and 12 (large: 13 and 13 at 3.0, 11, 12, 13 and 12 at 1.5, within the judges' spread).
 _GRADIENT_WEIGHT = 1.5
 # Seams between copied pieces are solved away in the gradient domain when the step across them (summed over a patch
