@@ -94,9 +94,13 @@ _FINE_PERCENTILE = 25
 # Luminance gradients beside colour in the patch distance (Darabi et al.'s Image Melding), weighted so that a
 # flat patch no longer matches a textured one nearly as well as its own kind does (the blur the judges saw). At 3.0
 # pale smooth pieces were copied into fur (the judges' "blurry blotches" on a cat's forehead and in a black cat's
-# fur; gone by eye at 1.5), and blind judges kept the blobs fills over PyPatchMatch's 10, 10, 9 and 9 times of 19;
-# at 1.5, 13 and 12 (large: 13 and 13 at 3.0, 11, 12, 13 and 12 at 1.5, within the judges' spread).
-_GRADIENT_WEIGHT = 1.5
+# fur; gone by eye at 1.5 and 1.0). Blind judges, two per weight, kept the fills over PyPatchMatch's (of 19):
+#   weight   blobs     large
+#   3.0      10, 10    13, 13
+#   1.5      13, 12    11, 12, 13, 12
+#   1.0      14, 13    13, 13
+#   0.5      11, 12    10, 12
+_GRADIENT_WEIGHT = 1.0
 # Seams between copied pieces are solved away in the gradient domain when the step across them (summed over a patch
 # width, root of the sum of squares over the colour channels, 0..1 units) is below this; it fades out smoothly
 # above. Judged on 2x crops: at 0.15 a sunrise's diagonal seam across the grass stayed; at 0.3 and with the step
