@@ -60,7 +60,7 @@ class Loaded:
     note: str | None  # what was converted on the way in, if anything
     format: str | None = None  # the source's file format (Pillow's name), None for a pasted image
     encoding: dict = field(default_factory=dict)  # how the source was encoded (model/encoding.py), kept on save
-    reduced: QImage | None = None  # the preview at most 2048 px a side, for views showing it smaller (qtimage)
+    reduced: tuple[QImage, ...] = ()  # the preview at most 2048, 1024 and 512 px a side, for views showing it smaller
 
 
 def load(path: str | os.PathLike) -> Loaded:
@@ -110,7 +110,7 @@ class Document(QObject):
         target = self.saved_path or self.path
         return target.name if target else "Untitled"
 
-    def set_image(self, image: Image.Image, preview: QImage, small: QImage | None = None) -> None:
+    def set_image(self, image: Image.Image, preview: QImage, small: tuple[QImage, ...] = ()) -> None:
         self.image, self.preview, self.reduced = image, preview, small
         self.imageChanged.emit()
 

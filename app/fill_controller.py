@@ -47,7 +47,7 @@ class FillController(QObject):
         super().__init__(parent)
         self.runner, self.models, self.panel, self.view = runner, models, panel, view
         self.results: dict = {}  # key -> FillResult
-        self.previews: dict = {}  # key -> (QImage of the result, its reduced copy or None), made on the worker
+        self.previews: dict = {}  # key -> (QImage of the result, its reduced copies), made on the worker
         self.titles: dict[str, str] = {}  # key -> title, for every job of the comparison
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
