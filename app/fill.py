@@ -106,7 +106,7 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
             seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
         preview = pil_to_qimage(result.image)
-        return result, preview, reduced(preview)
+        return result, preview, reduced(result.image)
 
     return run
 

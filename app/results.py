@@ -235,9 +235,9 @@ class ResultsView(QWidget):
     def start(self, before: QPixmap, methods: list[tuple[str, str]], small: tuple[QPixmap, ...] = ()) -> None:
         """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
         title); `small` are its reduced copies."""
+        self.clear()
         self._before = (before, small)
         self._aspect = before.width() / max(1, before.height())
-        self.clear()
         self._add(ORIGINAL, self._panel("Original", selectable=False))
         self.add(methods)
         self.panels[ORIGINAL].set_message(f"{before.width()} × {before.height()}")
@@ -319,8 +319,10 @@ class ResultsView(QWidget):
         panel.show()
 
     def clear(self) -> None:
-        """Hide the panels and keep them for the next comparison, without the photo they showed."""
+        """Hide the panels and keep them for the next comparison, without the photo they showed (kept, it would be
+        freed when the next comparison starts, on the GUI thread: a photo opened since is freed on a worker)."""
         self._sync.clear()
+        self._before = (QPixmap(), ())
         for panel in self.panels.values():
             self.grid.removeWidget(panel)
             panel.hide()
