@@ -246,7 +246,7 @@ class ResultsView(QWidget):
 
     def warm(self, count: int, after_ms: int = 0) -> None:
         """Make panels for the pool ahead of the first comparison, one per pass of the event loop while the window
-        is idle (each takes several ms to create and style), from `after_ms` on, until `count` exist."""
+        is idle (each takes several ms to create, style and render once), from `after_ms` on, until `count` exist."""
         self._warm_count = count
         self._warm_timer.start(after_ms)
 
@@ -257,7 +257,7 @@ class ResultsView(QWidget):
             self.ensurePolished()  # the view's own bar and scroll area too, before it is first shown
             return
         panel = self._new_panel()
-        panel.ensurePolished()
+        panel.grab()  # styled, laid out and painted once offscreen: the first comparison finds its fonts and glyphs
         self._pool.append(panel)
         self._warm_timer.setInterval(0)
 
