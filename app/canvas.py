@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, 
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QWidget
 
 from contextfill.app.mask import MaskLayer
+from contextfill.app.qtimage import pixmaps
 from contextfill.app.tools import Gesture, RectGesture, SamplingStroke, StrokeGesture, Tool
 from contextfill.app.zoomview import ImageItem, PhotoItem, ZoomView
 
@@ -99,11 +100,11 @@ class Canvas(ZoomView):
         self.setMouseTracking(True)
         self.viewport().setCursor(self.idle_cursor())
 
-    def set_image(self, image: QImage, small: QImage | None = None) -> None:
-        """Show image; made on a worker in RGB32 or premultiplied ARGB32 (see `pil_to_qimage`), which the pixmap
-        shares as it is: no conversion of a 50 MP photo on the GUI thread."""
+    def set_image(self, image: QImage, small: tuple[QImage, ...] = ()) -> None:
+        """Show image (and its reduced copies); made on a worker in RGB32 or premultiplied ARGB32 (see
+        `pil_to_qimage`), which the pixmap shares as it is: no conversion of a 50 MP photo on the GUI thread."""
         self.image_item.set_picture(QPixmap.fromImage(image, Qt.ImageConversionFlag.NoFormatConversion),
-                                    None if small is None else QPixmap.fromImage(small))
+                                    pixmaps(small))
         self.scene().setSceneRect(QRectF(image.rect()))
         self.refresh_pixmap_modes()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QByteArray, QObject, Signal
+from PySide6.QtCore import QByteArray, QFile, QIODevice, QObject, Signal
 from PySide6.QtGui import QImage
 
 from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil, reduced
@@ -60,7 +60,7 @@ class Loaded:
     note: str | None  # what was converted on the way in, if anything
     format: str | None = None  # the source's file format (Pillow's name), None for a pasted image
     encoding: dict = field(default_factory=dict)  # how the source was encoded (model/encoding.py), kept on save
-    reduced: QImage | None = None  # the preview at most 2048 px a side, for views showing it smaller (qtimage)
+    reduced: tuple[QImage, ...] = ()  # the preview at most 2048, 1024 and 512 px a side, for views showing it smaller
 
 
 def load(path: str | os.PathLike) -> Loaded:
@@ -80,15 +80,25 @@ def from_encoded(data: QByteArray, suffix: str) -> Loaded:
     too large one is refused in the same words, naming it "pasted image"."""
     with tempfile.TemporaryDirectory(prefix="contextfill-paste-") as folder:
         path = Path(folder) / f"pasted image{suffix}"
-        path.write_bytes(data.data())
+        _write(data, path)
         return _loaded(load_image(path), None)
+
+
+def _write(data: QByteArray, path: Path) -> None:
+    """The bytes into a new file through QFile, which shares them and lets go of the GIL: `path.write_bytes` needs them
+    as a Python buffer, a copy (of 100 MB for a pasted 50 MP PNG) made with the GIL held, which stalled the GUI
+    thread for 90-200 ms."""
+    file = QFile(str(path))
+    if not file.open(QIODevice.OpenModeFlag.WriteOnly) or file.write(data) != data.size():
+        raise OSError(f"cannot write {path.name}: {file.errorString()}")
+    file.close()
 
 
 def _loaded(image: Image.Image, path: Path | None, fmt: str | None = None, encoding: dict | None = None) -> Loaded:
     info = {k: image.info[k] for k in KEPT_INFO if k in image.info}
     working, note = to_working_mode(image)
     preview = pil_to_qimage(working)
-    return Loaded(working, preview, info, path, note, fmt, encoding or {}, reduced(preview))
+    return Loaded(working, preview, info, path, note, fmt, encoding or {}, reduced(working))
 
 
 class Document(QObject):
@@ -110,7 +120,13 @@ class Document(QObject):
         target = self.saved_path or self.path
         return target.name if target else "Untitled"
 
-    def set_image(self, image: Image.Image, preview: QImage, small: QImage | None = None) -> None:
+    def take_pixels(self) -> tuple[Image.Image, QImage, tuple[QImage, ...]]:
+        """Let go of the photo's pixels, for a document that is no longer shown, and return them (to be freed on a
+        worker: `workers.release`); a save of it under way has its own reference to the image it writes."""
+        pixels, self.image, self.preview, self.reduced = (self.image, self.preview, self.reduced), None, None, ()
+        return pixels
+
+    def set_image(self, image: Image.Image, preview: QImage, small: tuple[QImage, ...] = ()) -> None:
         self.image, self.preview, self.reduced = image, preview, small
         self.imageChanged.emit()
 

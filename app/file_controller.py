@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from contextfill.app.document import Document, from_encoded, from_qimage, load
-from contextfill.app.workers import Task, TaskRunner
+from contextfill.app.workers import Task, TaskRunner, release
 from contextfill.model.imageio import save_image
 
 
@@ -25,6 +25,7 @@ from contextfill.model.imageio import save_image
 class SaveJob:
     document: Document
     path: Path
+    mode: str  # of the pixels written (the document may have let go of them by the time they are: take_pixels)
 
 
 def call(fn: Callable[..., Any], *args, **kwargs):
@@ -66,7 +67,11 @@ class FileController(QObject):
         path written: `path` itself, or without `replace` the next free name when `path` exists by then."""
         params = document.save_params(path, jpeg_quality)
         write = call(save_image, document.image, path, replace=replace, apart=True, **params)  # apart: see save_image
-        return self._submit(Task(write, name=f"save {path.name}"), SaveJob(document, path))
+        return self._submit(Task(write, name=f"save {path.name}"), SaveJob(document, path, document.image.mode))
+
+    def release(self, *objects: object) -> Task:
+        """Free big pixels no longer shown on this worker (`workers.release`)."""
+        return release(self.runner, *objects)
 
     def wait(self, msecs: int = -1) -> bool:
         return self.runner.wait(msecs)

@@ -90,7 +90,7 @@ def uses_patches(method: str) -> bool:
 
 
 def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOptions, models: ModelCache):
-    """A task function (progress, cancel) -> (FillResult, QImage of it, its reduced copy or None) filling `mask`
+    """A task function (progress, cancel) -> (FillResult, QImage of it, its reduced copies) filling `mask`
     with one method.
 
     The QImages are made on the worker too, so the GUI thread only has to turn them into pixmaps.
@@ -106,7 +106,7 @@ def fill_task(method: str, image: Image.Image, mask: np.ndarray, options: FillOp
             seed=options.seed, blend=options.blend, progress=progress, cancel=cancel,
         )
         preview = pil_to_qimage(result.image)
-        return result, preview, reduced(preview)
+        return result, preview, reduced(result.image)
 
     return run
 

@@ -21,7 +21,7 @@ from contextfill.app.fill import FillOptions, ModelCache, fill_task, load_model_
 from contextfill.app.fill_panel import FillPanel
 from contextfill.app.mask import overlay_image
 from contextfill.app.results import ResultsView
-from contextfill.app.workers import Task, TaskRunner
+from contextfill.app.workers import Task, TaskRunner, release
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class FillController(QObject):
         super().__init__(parent)
         self.runner, self.models, self.panel, self.view = runner, models, panel, view
         self.results: dict = {}  # key -> FillResult
-        self.previews: dict = {}  # key -> (QImage of the result, its reduced copy or None), made on the worker
+        self.previews: dict = {}  # key -> (QImage of the result, its reduced copies), made on the worker
         self.titles: dict[str, str] = {}  # key -> title, for every job of the comparison
         self.errors: list[tuple[str, str, str]] = []  # (title, message, details) of the latest run
         self.cancelled = 0  # jobs of the latest run stopped by Cancel
@@ -109,11 +109,13 @@ class FillController(QObject):
         return self.is_running()
 
     def reset(self) -> None:
-        """Stop every job, ignore whatever they still report, and empty the comparison."""
+        """Stop every job, ignore whatever they still report, and empty the comparison; the results' pixels are
+        freed on the worker (`workers.release`), once the panels no longer show them."""
         for task, _ in self._running.values():
             task.cancel()
         self._running.clear()
         self._overlays.clear()
+        pixels = [*self.results.values(), *self.previews.values()]
         self.results.clear()
         self.previews.clear()
         self.titles.clear()
@@ -121,6 +123,8 @@ class FillController(QObject):
         self.view.clear()
         self.panel.reset([])
         self.panel.set_running(False)
+        if pixels:
+            release(self.runner, *pixels)
 
     def load_model(self, options: FillOptions, report_errors: bool = False) -> Task:
         """Load the chosen model on the worker so the first fill does not wait for it."""

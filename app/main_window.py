@@ -372,9 +372,11 @@ class MainWindow(QMainWindow):
         return last if self.settings.get(S.LAST_DIR) and last.is_dir() else pictures_dir()
 
     def set_document(self, document: Document) -> None:
+        """Show `document` in place of the last one, whose pixels are freed on the file worker once nothing here
+        shows them (a 50 MP photo's took 27 ms to free for its Pillow image, 27 ms for its QImage)."""
+        previous, self.document = self.document, document
         self.fills.reset()
         self.undo_stack.clear()
-        self.document = document
         document.imageChanged.connect(self._on_image_changed)
         for old in (self.layer, self.sampling_layer):  # the last photo's masks go (they stayed: 200 MB each at 50 MP)
             if old is not None:
@@ -393,6 +395,8 @@ class MainWindow(QMainWindow):
         self.size_label.setText(f"{w} × {h} {document.image.mode}")
         self._update_title()
         self.statusBar().showMessage(document.note or f"Opened {document.display_name}", 5000)
+        if previous is not None:
+            self.files.release(*previous.take_pixels())
 
     # ------------------------------------------------------------------ saving
     def save(self) -> Task | None:
@@ -440,7 +444,7 @@ class MainWindow(QMainWindow):
         if job.document is self.document and self.undo_stack.index() == self._saved_at:
             self.undo_stack.setClean()
         self._update_title()
-        notes = format_losses(job.document.image.mode, saved)
+        notes = format_losses(job.mode, saved)
         if saved != job.path:
             notes.insert(0, f"{job.path.name} appeared meanwhile and was left as it was")
         self.statusBar().showMessage("; ".join([f"Saved {saved}", *notes]), 10000 if notes else 5000)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -25,12 +25,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from contextfill.app.zoomview import ImageItem, PhotoItem, ViewSync, ZoomView
+from contextfill.app.qtimage import pixmaps
+from contextfill.app.zoomview import ImageItem, PhotoItem, Picture, ViewSync, ZoomView
 from contextfill.model.methods import BEST
 
 ORIGINAL = "original"
 MIN_PANEL = QSize(260, 220)  # a panel never gets smaller: the comparison scrolls instead
 BEFORE_KEY = Qt.Key.Key_Backslash
+
+
+class PanelView(ZoomView):
+    """A panel's view, saying when it is clicked or double-clicked from its own mouse handlers: an event filter on it
+    or its viewport is called in Python for every event they get, paints and layouts included, which took a good
+    part of the GUI thread's time when a comparison starts."""
+
+    clicked = Signal()
+    doubleClicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.doubleClicked.emit()
+        super().mouseDoubleClickEvent(event)
 
 
 class ResultPanel(QFrame):
@@ -39,15 +59,15 @@ class ResultPanel(QFrame):
     clicked = Signal()
     doubleClicked = Signal()
 
-    def __init__(self, title: str, before: tuple[QPixmap, QPixmap | None], selectable: bool,
+    def __init__(self, title: str, before: Picture, selectable: bool,
                  parent: QWidget | None = None) -> None:
-        """`before` is the original's pixmap and its reduced copy (PhotoItem)."""
+        """`before` is the original's pixmap and its reduced copies (PhotoItem)."""
         super().__init__(parent)
         self.setObjectName("resultPanel")
         self.setProperty("selected", False)
         self.selectable = selectable
         self._before = before  # implicitly shared: every panel shows the same pixels without a copy
-        self._after: tuple[QPixmap, QPixmap | None] | None = None
+        self._after: Picture | None = None
         self.mask_item: ImageItem | None = None  # the original's: the mask that was filled
 
         self.title = QLabel(title)
@@ -81,11 +101,12 @@ class ResultPanel(QFrame):
             label.setMinimumWidth(1)
         self.setMinimumSize(MIN_PANEL)
 
-        self.view = ZoomView()
+        self.view = PanelView()
+        self.view.clicked.connect(self.clicked)
+        self.view.doubleClicked.connect(self.doubleClicked)
         self.item = PhotoItem(*self._before)
         self.view.scene().addItem(self.item)
         self.view.scene().setSceneRect(self.item.boundingRect())
-        self.view.viewport().installEventFilter(self)
         self._dim(selectable)
 
         layout = QVBoxLayout(self)
@@ -95,7 +116,7 @@ class ResultPanel(QFrame):
         layout.addWidget(self.progress)
         layout.addWidget(self.view, 1)
 
-    def reset(self, title: str, before: tuple[QPixmap, QPixmap | None], selectable: bool) -> None:
+    def reset(self, title: str, before: Picture, selectable: bool) -> None:
         """Wait for a new result in place: panels are pooled and reused (see ResultsView), so starting a fill creates
         and styles no widgets on the GUI thread (four new panels took 50-100 ms)."""
         self.selectable = selectable
@@ -121,8 +142,8 @@ class ResultPanel(QFrame):
         self.progress.setValue(round(fraction * 1000))
         self.info.setText(f"{fraction:.0%}")
 
-    def set_result(self, image: QImage, info: str, small: QImage | None = None) -> None:
-        self._after = (QPixmap.fromImage(image), None if small is None else QPixmap.fromImage(small))
+    def set_result(self, image: QImage, info: str, small: tuple[QImage, ...] = ()) -> None:
+        self._after = (QPixmap.fromImage(image), pixmaps(small))
         self.item.set_picture(*self._after)
         self._dim(False)
         self.progress.setValue(1000)
@@ -150,13 +171,6 @@ class ResultPanel(QFrame):
             self.setProperty("selected", on)
             self.style().polish(self)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
-            self.clicked.emit()
-        elif event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton:
-            self.doubleClicked.emit()
-        return False
-
 
 class ResultsView(QWidget):
     selectionChanged = Signal(str)
@@ -171,7 +185,7 @@ class ResultsView(QWidget):
         self._picked = False
         self.applicable = True  # False while the photo is not the one compared (a result was applied)
         self._sync = ViewSync(self)
-        self._before: tuple[QPixmap, QPixmap | None] = (QPixmap(), None)
+        self._before: Picture = (QPixmap(), ())
         self._aspect = 1.0
         self._columns = 0
         self._pool: list[ResultPanel] = []  # panels of earlier comparisons, hidden, to be reused
@@ -214,15 +228,16 @@ class ResultsView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _each_view(self, fn) -> None:
-        for panel in self.panels.values():
-            fn(panel.view)
+        with self._sync.apart():
+            for panel in self.panels.values():
+                fn(panel.view)
 
-    def start(self, before: QPixmap, methods: list[tuple[str, str]], small: QPixmap | None = None) -> None:
+    def start(self, before: QPixmap, methods: list[tuple[str, str]], small: tuple[QPixmap, ...] = ()) -> None:
         """Lay out a fresh comparison: the original (its mask follows, `show_mask`) plus a waiting panel per (key,
-        title); `small` is its reduced copy, if any."""
+        title); `small` are its reduced copies."""
+        self.clear()
         self._before = (before, small)
         self._aspect = before.width() / max(1, before.height())
-        self.clear()
         self._add(ORIGINAL, self._panel("Original", selectable=False))
         self.add(methods)
         self.panels[ORIGINAL].set_message(f"{before.width()} × {before.height()}")
@@ -231,7 +246,7 @@ class ResultsView(QWidget):
 
     def warm(self, count: int, after_ms: int = 0) -> None:
         """Make panels for the pool ahead of the first comparison, one per pass of the event loop while the window
-        is idle (each takes several ms to create and style), from `after_ms` on, until `count` exist."""
+        is idle (each takes several ms to create, style and render once), from `after_ms` on, until `count` exist."""
         self._warm_count = count
         self._warm_timer.start(after_ms)
 
@@ -242,17 +257,16 @@ class ResultsView(QWidget):
             self.ensurePolished()  # the view's own bar and scroll area too, before it is first shown
             return
         panel = self._new_panel()
-        panel.ensurePolished()
+        panel.grab()  # styled, laid out and painted once offscreen: the first comparison finds its fonts and glyphs
         self._pool.append(panel)
         self._warm_timer.setInterval(0)
 
     def _new_panel(self) -> ResultPanel:
-        panel = ResultPanel("", (QPixmap(), None), selectable=True, parent=self.grid_host)
+        panel = ResultPanel("", (QPixmap(), ()), selectable=True, parent=self.grid_host)
         panel.hide()
         panel.clicked.connect(self._on_panel_clicked)
         panel.doubleClicked.connect(self._on_panel_double_clicked)
         panel.view.zoomChanged.connect(self.zoomChanged)
-        panel.view.installEventFilter(self)
         return panel
 
     def _panel(self, title: str, selectable: bool) -> ResultPanel:
@@ -305,12 +319,14 @@ class ResultsView(QWidget):
         panel.show()
 
     def clear(self) -> None:
-        """Hide the panels and keep them for the next comparison, without the photo they showed."""
+        """Hide the panels and keep them for the next comparison, without the photo they showed (kept, it would be
+        freed when the next comparison starts, on the GUI thread: a photo opened since is freed on a worker)."""
         self._sync.clear()
+        self._before = (QPixmap(), ())
         for panel in self.panels.values():
             self.grid.removeWidget(panel)
             panel.hide()
-            panel.reset("", (QPixmap(), None), selectable=True)
+            panel.reset("", (QPixmap(), ()), selectable=True)
             self._pool.append(panel)
         self.panels.clear()
         self.selected = None
@@ -320,7 +336,7 @@ class ResultsView(QWidget):
     def panel(self, key: str) -> ResultPanel:
         return self.panels[key]
 
-    def set_result(self, key: str, image: QImage, info: str, small: QImage | None = None) -> None:
+    def set_result(self, key: str, image: QImage, info: str, small: tuple[QImage, ...] = ()) -> None:
         self.panels[key].set_result(image, info, small)
         # Until the user picks one, the default method's result is selected as soon as it arrives (the fastest
         # result, the context encoder's, is the softest: Apply straight after a fill must not apply a smear).
@@ -385,12 +401,7 @@ class ResultsView(QWidget):
         if self.panels and self._best_columns() != self._columns:
             self._relayout()
 
-    # before/after key ----------------------------------------------------------
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self._before_key(event):
-            return True
-        return False
-
+    # before/after key: the panels' views leave it to their parents, so it reaches this view's handlers ------------
     def _before_key(self, event: QKeyEvent) -> bool:
         if event.key() != BEFORE_KEY:
             return False

@@ -65,7 +65,7 @@ class ApplyFillCommand(QUndoCommand):
     (the result's was made on the worker), so neither direction converts pixels on the GUI thread."""
 
     def __init__(self, document: Document, layer: MaskLayer, result: Image.Image, preview: QImage,
-                 small: QImage | None, label: str, hole: tuple[tuple[int, int, int, int], np.ndarray]) -> None:
+                 small: tuple[QImage, ...], label: str, hole: tuple[tuple[int, int, int, int], np.ndarray]) -> None:
         super().__init__(f"Apply {label}")
         self._document = document
         self._layer = layer

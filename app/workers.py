@@ -108,6 +108,20 @@ class Task(QRunnable):
             self.signals.done.emit()
 
 
+def release(runner: "TaskRunner", *objects: object) -> "Task":
+    """Drop these references on the runner's thread: freeing a 50 MP photo's pixels (Pillow's or a QImage's) takes
+    some 27 ms, most of it the kernel unmapping 50,000 pages, a stall when the GUI thread does it. They are freed
+    there only if these are their last references, so the caller lets go of its own first. Freeing keeps the GIL, so
+    they go one by one, the GUI thread taking the GIL back in between (all at once held it for 55 ms)."""
+    held = list(objects)
+
+    def run(progress, cancel) -> None:
+        while held:
+            held.pop()
+
+    return runner.submit(Task(run, name="release"))
+
+
 class TaskRunner(QObject):
     """Runs tasks on its own thread pool (one thread by default, so fills queue instead of competing)."""
 

@@ -8,6 +8,9 @@ the quiet refit on resize included, so a zoom read-out never goes stale.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
@@ -25,6 +28,7 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 WHEEL_STEP = 1.0015  # zoom factor per wheel-delta unit: one notch (120) is about 1.2x
 BACKGROUND = QColor(30, 30, 32)
 PIXEL_ZOOM = 3.0  # from this magnification on, show crisp pixels instead of smoothing
+Picture = tuple[QPixmap, tuple[QPixmap, ...]]  # a photo's pixmap and its reduced copies, largest first (PhotoItem)
 
 
 class ImageItem(QGraphicsObject):
@@ -52,22 +56,28 @@ class ImageItem(QGraphicsObject):
 
 
 class PhotoItem(QGraphicsPixmapItem):
-    """A photo that draws from its reduced copy (`qtimage.reduced`) when the view shows it no larger than that copy,
-    and from the full pixmap when zoomed in."""
+    """A photo that draws from the smallest of its reduced copies (`qtimage.reduced`) at least as large as the view
+    shows it, and from the full pixmap when zoomed in further."""
 
-    def __init__(self, pixmap: QPixmap | None = None, small: QPixmap | None = None) -> None:
+    def __init__(self, pixmap: QPixmap | None = None, small: tuple[QPixmap, ...] = ()) -> None:
         super().__init__()
-        self.small: QPixmap | None = None
+        self.small: tuple[QPixmap, ...] = ()
         if pixmap is not None:
             self.set_picture(pixmap, small)
 
-    def set_picture(self, pixmap: QPixmap, small: QPixmap | None) -> None:
+    def set_picture(self, pixmap: QPixmap, small: tuple[QPixmap, ...]) -> None:
+        """`small`: the reduced copies, largest first."""
         self.setPixmap(pixmap)
         self.small = small
 
+    def copy_for(self, scale: float) -> QPixmap | None:
+        """The reduced copy to draw the photo from at this scale of the view; None: the full pixmap."""
+        shown = scale * self.pixmap().width()
+        return next((copy for copy in reversed(self.small) if copy.width() >= shown), None)
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        small = self.small
-        if small is None or painter.worldTransform().m11() * self.pixmap().width() > small.width():
+        small = self.copy_for(painter.worldTransform().m11())
+        if small is None:
             super().paint(painter, option, widget)
             return
         painter.save()
@@ -155,13 +165,16 @@ class ZoomView(QGraphicsView):
 
     # events ----------------------------------------------------------------
     def resizeEvent(self, event) -> None:
+        if not self._fit_mode:
+            super().resizeEvent(event)
+            return
+        # Quietly, the scrollbars' own changes included: synchronised views in fit mode refit on their own resize, so
+        # telling them is waste (each of four Compare panels shown fitted the three others again, three times).
+        self.blockSignals(True)
         super().resizeEvent(event)
-        if self._fit_mode:
-            # Quietly: synchronised views in fit mode refit on their own resize, so telling them is waste.
-            self.blockSignals(True)
-            self.fit()
-            self.blockSignals(False)
-            self.zoomChanged.emit(self.zoom())
+        self.fit()
+        self.blockSignals(False)
+        self.zoomChanged.emit(self.zoom())
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Ctrl+wheel zooms about the cursor: the scene point under it stays under it. Qt's own anchor follows the
@@ -260,6 +273,16 @@ class ViewSync(QObject):
 
     def clear(self) -> None:
         self._views.clear()
+
+    @contextmanager
+    def apart(self) -> Iterator[None]:
+        """Views moved inside this block do not move the others: for a change made to every view at once (Fit,
+        100%, a new comparison), where following each one moved every other view again, n² fits in all."""
+        busy, self._busy = self._busy, True
+        try:
+            yield
+        finally:
+            self._busy = busy
 
     def _follow(self, source: ZoomView) -> None:
         if self._busy or source not in self._views:

@@ -173,3 +173,51 @@ def test_a_new_comparison_reuses_the_panels_and_they_still_pick_and_sync_rightly
     with qtbot.waitSignal(view.selectionChanged) as picked:
         qtbot.mouseClick(view.panel("hybrid").view.viewport(), Qt.MouseButton.LeftButton)
     assert picked.args == ["hybrid"]
+
+
+def test_fit_fits_each_panel_once_not_once_per_panel_it_follows(qtbot, monkeypatch):
+    """Fit fits every view itself: the views must not also follow one another, which fitted each of n panels n
+    times on the GUI thread."""
+    from contextfill.app.zoomview import ZoomView
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    view.start(QPixmap.fromImage(_image("gray")), [("patch", "Patch fill"), ("hybrid", "Hybrid"), ("ce", "CE")])
+    for panel in view.panels.values():
+        panel.view.zoom_by(2)
+    fitted = []
+    original = ZoomView.fit
+    monkeypatch.setattr(ZoomView, "fit", lambda self: (fitted.append(self), original(self)))
+    view.fit_button.click()
+    assert sorted(map(id, fitted)) == sorted(id(p.view) for p in view.panels.values()), "each view fitted once"
+    assert all(p.view.view_state()[2] for p in view.panels.values()), "every view is in fit mode"
+
+
+def test_panels_shown_in_fit_mode_refit_themselves_without_moving_the_others(qtbot, monkeypatch):
+    """A comparison started behind the Edit tab is laid out when its tab is shown: each view in fit mode refits on its
+    own resize, and its scrollbars' changes on the way must not make the other views follow it (they refit too)."""
+    from PySide6.QtWidgets import QLabel, QTabWidget
+
+    from contextfill.app.zoomview import ViewSync
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    view = ResultsView()
+    tabs.addTab(QLabel("edit"), "Edit")
+    tabs.addTab(view, "Compare")
+    tabs.resize(1200, 800)
+    tabs.show()
+    view.warm(4)
+    qtbot.waitUntil(lambda: len(view._pool) == 4)
+    large = QImage(8000, 6000, QImage.Format.Format_RGB32)
+    large.fill(QColor("gray"))
+    view.start(QPixmap.fromImage(large), [("patch", "Patch fill"), ("hybrid", "Hybrid"), ("ce", "CE")])
+    follows = []
+    monkeypatch.setattr(ViewSync, "_follow", lambda self, source: follows.append(source))
+    tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: all(p.view.isVisible() for p in view.panels.values()))
+    qtbot.wait(20)
+    assert all(p.view.view_state()[2] for p in view.panels.values()), "every view is still in fit mode"
+    assert not follows, "no view followed another"
