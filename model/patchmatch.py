@@ -98,7 +98,7 @@ _FINE_PERCENTILE = 25
 #   weight   blobs     large
 #   3.0      10, 10    13, 13
 #   1.5      13, 12    11, 12, 13, 12
-#   1.0      14, 13    13, 13
+#   1.0      14, 13    13, 13   (two more judges each, the A/B order drawn again: 14, 13 and 12, 12)
 #   0.5      11, 12    10, 12
 _GRADIENT_WEIGHT = 1.0
 # Seams between copied pieces are solved away in the gradient domain when the step across them (summed over a patch
@@ -763,9 +763,10 @@ def _vote(level: _Level, nnf: torch.Tensor, dist: torch.Tensor, percentile: int 
     Where neighbouring targets copy neighbouring source pixels (coherent matches) the mean is that copy exactly;
     where two copied pieces meet, they blend over a patch width instead of meeting at a straight seam. Weights
     follow the match's similarity (see _SIMILARITY), or with `percentile` exp(-d / 2 sigma^2). A pixel with no
-    weight at all keeps its estimate (see _similarity for matches beyond the table). Written as a gather per hole pixel (the p*p patches covering it): no
-    scatter, so it is deterministic on every device too. `values` (C',H,W) votes other per-pixel values than the
-    level's image with the same matches and weights, at `pixels` (flat indices) instead of the hole's.
+    weight at all keeps its estimate (see _similarity for matches beyond the table). Written as a gather per hole
+    pixel (the p*p patches covering it): no scatter, so it is deterministic on every device too. `values` (C',H,W)
+    votes other per-pixel values than the level's image with the same matches and weights, at `pixels` (flat
+    indices) instead of the hole's.
     """
     image = level.image if values is None else values
     c, h, w = image.shape

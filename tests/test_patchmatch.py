@@ -254,8 +254,9 @@ def test_hybrid_guide_says_what_goes_where() -> None:
         assert_invariants(image, hole, out)
         shares[name] = red_share(out)
     plain = red_share(patch_fill(image, hole))
-    # Around the guide's choice the split moves by a tenth with the grain alone (seeds 1-5, gradient weight 3.0 or
-    # 1.0: 0.75-0.92 red when asked for red, 0.10-0.30 when asked for blue); without a guide it is half and half.
+    # Around the guide's choice the split moves by a tenth with the grain alone (seeds 1, 2, 3 and 5, gradient
+    # weight 3.0 or 1.0: 0.75-0.92 red when asked for red, 0.10-0.30 when asked for blue); without a guide it is
+    # half and half.
     assert shares["red"] > 0.7 and shares["blue"] < 0.3
     assert 0.3 < plain < 0.7  # no guide: each side continues its own texture
 
