@@ -466,7 +466,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         if world > 1:
             fit = fit.to(device)
             dist.all_reduce(fit, op=dist.ReduceOp.MIN)  # every rank ends at the same step
-        if int(fit.item()) != planned:
+        if int(fit.item()) != planned or step - measured[0] == MEASURE_STEPS:  # the first plan, even if unchanged
             lr_anchor = (step, _cosine(step, *lr_anchor, planned, cfg.lr))
             planned = int(fit.item())
             report("plan", step=step, steps=planned, seconds_per_step=round(pace(step, now), 3), finish_s=round(finish_s(), 1))
