@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -56,7 +57,12 @@ DURATIONS = (
 )
 DEFAULT_MINUTES = 30
 CPU_IMAGES_PER_S = (15, 30)  # measured for the default model on 2 CPU cores
-PLANNED_IMAGES_PER_S = 20  # sizes --steps so the learning rate has decayed about when the time is up
+PLANNED_IMAGES_PER_S = 20  # the speed expected: held-out scores are spaced on the steps it gives
+# --steps is only a maximum: the engine fits its steps (and its learning-rate decay) to --minutes once it has measured
+# its speed; a machine faster than this ends early, its schedule done.
+MAX_IMAGES_PER_S = 60
+SCORES_PER_RUN = 10  # held-out scores over a run, besides the starting model's
+MIN_VAL_EVERY = 25  # steps between them at the least: one costs about 3 s (48 crops on 2 CPU cores), 2 steps' time
 BATCH_SIZE = 32  # the engine's default
 FEW_STEPS = 200  # fewer steps than this change a model little
 LOG_BLOCK = 64 << 10  # bytes of the training log read at a time, from its end
@@ -100,12 +106,10 @@ def keep_model(model: Path, name: str) -> Path:
             n += 1
 
 
-def scaled_preview(path: str, width: int, height: int) -> QImage:
-    """The engine's preview PNG, decoded and scaled to fit width x height, on a worker."""
-    image = QImage(path)
-    if image.isNull():
-        return image
-    return image.scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+def decoded_preview(path: str) -> QImage:
+    """The engine's preview PNG decoded on a worker, in the format the screen paints without converting. It is
+    shown at 100%: a crop is the model's 128 px, and a fill scaled down hides exactly what the user judges."""
+    return QImage(path).convertToFormat(QImage.Format.Format_RGB32)
 
 
 def run_name(photos: str) -> str:
@@ -140,16 +144,17 @@ def saved_step(run_dir: str) -> int:
     return 0
 
 
-def planned_steps(minutes: float) -> int:
-    return max(1, round(minutes * 60 * PLANNED_IMAGES_PER_S / BATCH_SIZE))
+def steps_in(minutes: float, images_per_s: float) -> int:
+    """Training steps of BATCH_SIZE crops in `minutes` at `images_per_s`."""
+    return max(1, round(minutes * 60 * images_per_s / BATCH_SIZE))
 
 
 def estimate_text(minutes: float, outlook: str) -> str:
-    low, high = (round(minutes * 60 * rate / BATCH_SIZE) for rate in CPU_IMAGES_PER_S)
+    low, high = (steps_in(minutes, rate) for rate in CPU_IMAGES_PER_S)
     slow, fast = CPU_IMAGES_PER_S
     return (f"About {low:,}–{high:,} steps of {BATCH_SIZE} crops on a CPU ({slow}–{fast} images/s); on a GPU "
-            f"the run takes less time. {outlook} At the end the new model and the current one are scored on photos "
-            "kept out of training, so you see what it gained.")
+            f"the run takes less time. {outlook} The new model and the current one are scored on photos kept out of "
+            "training (a tenth of them, and at least 5 when you give 15 or more), so you see what it gained.")
 
 
 def format_duration(seconds: float) -> str:
@@ -331,16 +336,49 @@ class SetupPage(QWizardPage):
         return int(self.duration.currentData())
 
     def train_args(self, device: str) -> list[str]:
-        """The time limit, and as many steps as fit in it at the planned speed, so the learning rate has decayed
-        when the time is up (a resumed run adds them to the steps it has done)."""
+        """The time limit, which the engine fits its steps to, with at most the steps of a fast machine (a resumed
+        run adds them to the steps it has done); held-out scores about SCORES_PER_RUN times at the expected speed."""
         folder = lambda edit: str(Path(edit.text().strip()).expanduser().absolute())  # noqa: E731 - child's cwd differs
-        steps = planned_steps(self.minutes()) + (saved_step(folder(self.run_edit)) if self.resume.isChecked() else 0)
+        minutes = self.minutes()
+        steps = steps_in(minutes, MAX_IMAGES_PER_S) + (saved_step(folder(self.run_edit)) if self.resume.isChecked() else 0)
+        val_every = max(MIN_VAL_EVERY, steps_in(minutes, PLANNED_IMAGES_PER_S) // SCORES_PER_RUN)
         args = ["--data", folder(self.photos_edit), "--out", folder(self.run_edit), "--steps", str(steps),
-                "--minutes", str(self.minutes()), "--device", device, "--json"]
+                "--minutes", str(minutes), "--val-every", str(val_every), "--device", device, "--json"]
         if self.resume.isChecked():
             return [*args, "--resume"]
         # --init fine-tunes with the engine's measured recipe (FINE_TUNE_RECIPE), as the command line does.
         return [*args, "--init", str(self.model_path.absolute())]
+
+
+class PreviewLabel(QLabel):
+    """A preview at 100% that opens in its own window when clicked."""
+
+    clicked = Signal()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.pixmap() is not None and not self.pixmap().isNull():
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+
+class PreviewWindow(QScrollArea):
+    """The latest preview at 100% in a window of its own, as large as the screen allows; it follows new previews
+    while open, so it can sit beside the wizard during a run."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setWindowFlag(Qt.WindowType.Window)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image = QLabel()
+        self.setWidget(self.image)
+
+    def show_pixmap(self, pixmap: QPixmap, caption: str) -> None:
+        self.setWindowTitle(f"Training preview at 100% — {caption}")
+        self.image.setPixmap(pixmap)
+        self.image.adjustSize()
+        room = self.screen().availableGeometry().size() * 0.9
+        frame = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        self.resize(min(pixmap.width() + frame, room.width()), min(pixmap.height() + frame, room.height()))
 
 
 class RunPage(QWizardPage):
@@ -362,6 +400,8 @@ class RunPage(QWizardPage):
         self.final_step = 0
         self.minutes = 0.0
         self.started_at: float | None = None
+        self.start_step = 0
+        self.val_photos = 0
         self.score: dict | None = None
         self.progress = QProgressBar()
         self.progress.setValue(0)
@@ -369,9 +409,15 @@ class RunPage(QWizardPage):
         self.psnr = QLabel("Validation PSNR: not measured yet")
         self.result = QLabel()
         self.result.setWordWrap(True)
-        self.preview = QLabel()
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumHeight(160)
+        self.preview = PreviewLabel()
+        self.preview.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.preview.clicked.connect(self.open_preview)
+        self.preview_path = ""
+        self.preview_area = QScrollArea()  # at 100%: the rows beyond the page's height scroll
+        self.preview_area.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_area.setMinimumHeight(200)
+        self.preview_area.setWidget(self.preview)
+        self.preview_window: PreviewWindow | None = None
         self.preview_caption = QLabel()
         self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.status = QLabel()
@@ -392,9 +438,9 @@ class RunPage(QWizardPage):
         self._previews: dict[QObject, tuple[str, str]] = {}  # a decoding preview's task signals -> (path, caption)
 
         layout = QVBoxLayout(self)
-        for widget in (self.progress, self.speed, self.psnr, self.result, self.preview, self.preview_caption,
+        for widget in (self.progress, self.speed, self.psnr, self.result, self.preview_area, self.preview_caption,
                        self.status, self.log):
-            layout.addWidget(widget)
+            layout.addWidget(widget, 1 if widget is self.preview_area else 0)
         buttons = QHBoxLayout()
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.back_button)
@@ -407,6 +453,7 @@ class RunPage(QWizardPage):
         self.progress.setRange(0, 0)  # busy until the engine reports: starting Python and torch takes seconds
         self.progress.setFormat("")
         self.status.setText("Starting the training engine…")
+        self.started_at = time.monotonic()  # the user's wait, which the time limit is about, starts now
         self.train.start(args)
 
     def isComplete(self) -> bool:
@@ -418,13 +465,18 @@ class RunPage(QWizardPage):
         if kind == "loading":
             self._show_loading(record)
         elif kind == "start":
-            self.final_step = int(record["step"])
-            self.minutes, self.started_at = float(record.get("minutes") or 0), time.monotonic()
+            self.final_step = self.start_step = int(record["step"])
+            self.minutes, self.val_photos = float(record.get("minutes") or 0), int(record["val_photos"])
             self.progress.setRange(0, int(record["steps"]))
             self.progress.setValue(int(record["step"]))
-            self.progress.setFormat("step %v / %m")
+            # A timed run's steps are its maximum until the engine has measured its speed and planned them.
+            self.progress.setFormat("step %v of at most %m" if self.minutes > 0 else "step %v / %m")
             self.status.setText(f"Training on {record['train_photos']} photos ({record['val_photos']} kept aside to "
                                 f"score it) on {record['device']}.")
+        elif kind == "plan":
+            self.progress.setMaximum(int(record["steps"]))
+            if not self.train.stopping:
+                self.progress.setFormat("step %v / %m")
         elif kind == "step":
             self.final_step = int(record["step"])
             if not self.train.stopping:  # after Stop the last step's numbers would only look stale
@@ -432,15 +484,17 @@ class RunPage(QWizardPage):
                 left = format_duration(self._seconds_left(record))
                 self.speed.setText(f"{record['images_per_s']:.1f} images/s · {left} left")
         elif kind == "val":
-            self.psnr.setText(f"Validation PSNR (hole): {record['val_psnr']:.2f} dB at step {record['step']}")
+            when = "the starting model" if record["step"] == self.start_step else f"step {record['step']}"
+            self.psnr.setText(f"Validation PSNR (hole) on {self._photos(self.val_photos)} kept aside: "
+                              f"{record['val_psnr']:.2f} dB for {when}")
             if self.score is None:
-                self._show_preview(record["preview"], "With the hole · the fill · the original")
+                self._show_preview(record["preview"], "Each row a crop: with the hole · the fill · the original")
         elif kind == "best":
             self.log.appendPlainText(f"Best so far at step {record['step']}: {record['val_psnr']:.2f} dB")
         elif kind == "score":
             self.score = record
-            self._show_preview(record["preview"],
-                               "With the hole · the starting model's fill · the new model's fill · the original")
+            self._show_preview(record["preview"], "Each row a crop: with the hole · the starting model's fill · "
+                                                  "the new model's fill · the original")
         elif kind == "warning":
             self.log.appendPlainText(str(record["message"]))
         elif kind == "stopped":
@@ -465,9 +519,8 @@ class RunPage(QWizardPage):
         return left
 
     def _show_preview(self, path: str, caption: str) -> None:
-        """Decode and scale the engine's preview on a worker; it is shown when ready."""
-        size = self.preview.size().expandedTo(self.preview.minimumSize())
-        task = Task(lambda progress, cancel: scaled_preview(path, size.width(), size.height()), name="preview")
+        """Decode the engine's preview on a worker; it is shown when ready."""
+        task = Task(lambda progress, cancel: decoded_preview(path), name="preview")
         task.signals.finished.connect(self._on_preview)
         self._previews[task.signals] = (path, caption)
         self.runner.submit(task)
@@ -478,8 +531,21 @@ class RunPage(QWizardPage):
         if image.isNull() or self._previews:  # unreadable, or a newer preview is on its way
             return
         self.preview.setPixmap(QPixmap.fromImage(image))
-        self.preview.setToolTip(path)
+        self.preview.adjustSize()
+        self.preview_path = path
+        self.preview.setToolTip(f"{path}\nClick to open it in a window of its own")
         self.preview_caption.setText(caption)
+        if self.preview_window is not None and self.preview_window.isVisible():
+            self.preview_window.show_pixmap(self.preview.pixmap(), caption)
+
+    @Slot()
+    def open_preview(self) -> None:
+        """The preview at 100% in a window of its own, all its rows at once where the screen has room."""
+        if self.preview_window is None:
+            self.preview_window = PreviewWindow(self)
+        self.preview_window.show_pixmap(self.preview.pixmap(), self.preview_caption.text())
+        self.preview_window.show()
+        self.preview_window.raise_()
 
     def _learned_text(self) -> str:
         steps = self.final_step  # since the starting model, a resumed run's earlier steps included
@@ -487,18 +553,24 @@ class RunPage(QWizardPage):
             return f"Only {steps} steps: expect little change."
         return f"{steps:,} steps trained."
 
+    @staticmethod
+    def _photos(n: int) -> str:
+        return f"{n} photo{'s' if n != 1 else ''}"
+
     def _score_text(self) -> str:
         if self.score is None:
             return "Not scored: no photos were kept aside (a run needs at least two readable photos to score itself)."
         s = self.score
-        photos = f"{s['val_photos']} photo{'s' if s['val_photos'] != 1 else ''}"
+        photos = self._photos(s["val_photos"])
         text = (f"On {photos} kept out of training ({s['crops']} crops, hole only): {s['before_psnr']:.2f} dB with the "
-                f"starting model, {s['after_psnr']:.2f} dB with the new one ({s['gain_db']:+.2f} dB).")
+                f"starting model, {s['after_psnr']:.2f} dB with the new one ({s['gain_db']:+.2f} dB, give or take "
+                f"{s['gain_se_db']:.2f}).")
+        if s["clear"]:
+            return text + (" A difference this small is hard to see." if s["gain_db"] < 0.1 else "")
         if s["gain_db"] <= 0:
             return text + " The new model is not better on these photos; keeping the current one is the safer choice."
-        if s["gain_db"] < 0.1:
-            return text + " A difference this small is hard to see."
-        return text
+        return (text + f" A gain this size could be chance on {photos} (a clear one is over twice the give-or-take); "
+                       "keeping the current model is the safer choice.")
 
     @Slot(int, bool)
     def _on_ended(self, code: int, crashed: bool) -> None:
@@ -534,9 +606,10 @@ class RunPage(QWizardPage):
             self.train.stop()
 
     def gained(self) -> bool:
-        """The new model scored better than the starting one, by at least the +0.01 dB the page shows: only then is
-        it offered (a +0.00 dB model made the saved default changes nothing but its name)."""
-        return self.score is not None and round(float(self.score["gain_db"]), 2) > 0
+        """The new model scored clearly better than the starting one (the engine's verdict: over twice the gain's
+        standard error and 0.01 dB): only then is it offered, since a gain within the noise of a few held-out
+        photos would make the default a model that is no better, only different."""
+        return self.score is not None and bool(self.score["clear"])
 
     @Slot()
     def use_model(self) -> None:
@@ -590,7 +663,8 @@ class TrainWizard(QWizard):
         self.addPage(self.setup_page)
         self.addPage(self.run_page)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage)
-        self.resize(720, 600)
+        # Room for previews at 100% (three or four columns of 128 px, rows scrolling), within the screen.
+        self.resize(760, min(860, self.screen().availableGeometry().height() - 60))
 
     def initializePage(self, page_id: int) -> None:
         super().initializePage(page_id)

@@ -23,8 +23,10 @@ def _add_train(sub) -> None:
                    "--freeze-norm and --adv-weight 0, the wizard's recipe)")
     p.add_argument("--arch", choices=list(ARCHITECTURES), default="inpaint")
     p.add_argument("--mask-strategy", choices=STRATEGIES, default="mixed")
-    p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20, unless --minutes bounds it)")
-    p.add_argument("--minutes", type=float, default=0.0, help="stop cleanly after this many minutes (0: no limit)")
+    p.add_argument("--steps", type=int, default=2000, help="total steps (with --dry-run at most 20, unless --minutes bounds it); with --minutes the most it takes")
+    p.add_argument("--minutes", type=float, default=0.0, help="train for this many minutes, reading the photos, final score and export included: once its speed "
+                   "is measured (and again at each tenth of the run) the run re-plans its steps to what fits, so the "
+                   "learning rate decays fully by then; a JSON `plan` event gives the new total (0: no limit)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4; 1e-4 with --init)")
     p.add_argument("--adv-weight", type=float, help="global critic, default 0.001 (0 with --init); 0 trains with reconstruction loss alone")
@@ -41,10 +43,14 @@ def _add_train(sub) -> None:
     p.add_argument("--decoder-widths", type=lambda s: [int(v) for v in s.split(",")], help="e.g. 128,64,32")
     p.add_argument("--max-zoom-out", type=float, default=4.0, help="largest crop side as a multiple of the model size")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the photos held out to score on, at least 5 where a third of them allows (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--val-every", type=int, default=250,
+                   help="score on the held-out photos every N steps; with --init the starting model is scored at step "
+                   "0, and the final `score` event gives the gain, its standard error and whether it is clear "
+                   "(over 2 standard errors and 0.01 dB)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--dry-run", action="store_true", help="a few steps on tiny crops (seconds), for tests")
     p.add_argument("--json", action="store_true", help="print one JSON object per line (for the GUI and scripts)")

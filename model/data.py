@@ -54,11 +54,16 @@ def load_photos(
     return photos
 
 
+# Photos held out at the least, where a third of the folder allows: a score on 2 photos is mostly which 2.
+MIN_VAL_PHOTOS = 5
+
+
 def split_photos(paths: list[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
-    """Hold out whole photos (not crops) so validation never sees a training photo."""
+    """Hold out whole photos (not crops) so validation never sees a training photo: val_fraction of them, but at
+    least MIN_VAL_PHOTOS, or a third of the folder if that is fewer (most photos still train), and at least one."""
     if val_fraction <= 0 or len(paths) < 2:
         return paths, []
     order = np.random.default_rng(seed).permutation(len(paths))
-    n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction)))
+    n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction), min(MIN_VAL_PHOTOS, len(paths) // 3)))
     val = sorted(paths[i] for i in order[:n_val])
     return [p for p in paths if p not in set(val)], val

@@ -45,6 +45,16 @@ DRY_RUN_STEPS, DRY_RUN_MINUTES = 20, 1.0
 # re-estimated BatchNorm statistics cost most, frozen ones at lr 1e-4 least, and the adversarial loss (its critic
 # starts untrained from a model file) only hurt. The CLI and the wizard both start from this.
 FINE_TUNE_RECIPE = {"lr": 1e-4, "freeze_norm": True, "adv_weight": 0.0}
+# A timed run (--minutes) measures its speed over MEASURE_STEPS steps after its first (which warms up), then fits its
+# schedule to the time left, and again at each REPLANS-th of it: the learning rate decays fully as the time runs out.
+# A plan keeps PLAN_MARGIN of the time left and SPARE_STEPS steps in hand, so a slower stretch shortens it by a few
+# steps while some remain (the rate still reaches its floor), rather than the clock cutting the schedule off.
+MEASURE_STEPS, REPLANS, PLAN_MARGIN, SPARE_STEPS = 4, 10, 0.02, 2
+# Crops a preview shows: one row each, at the model's size (4 rows of 128 px fit a screen at 100%).
+PREVIEW_CROPS = 4
+# A fine-tune's gain is clear when it exceeds CLEAR_GAIN_SE standard errors of its per-crop differences and
+# CLEAR_GAIN_DB (a smaller one rounds to +0.00 dB, and a model made the default would change nothing visible).
+CLEAR_GAIN_SE, CLEAR_GAIN_DB = 2.0, 0.01
 
 
 @dataclass
@@ -145,18 +155,35 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     return 0, 1
 
 
+def _psnr_per_crop(pred: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each image's PSNR on its hole pixels, values in [0,1]."""
+    err = ((pred - truth) ** 2 * masks).sum(dim=(1, 2, 3)) / (masks.sum(dim=(1, 2, 3)) * 3).clamp_min(1)
+    return 10 * torch.log10(1 / err.clamp_min(1e-10))
+
+
 def _psnr_on_hole(pred: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> float:
     """Mean over images of PSNR on hole pixels, values in [0,1]."""
-    err = ((pred - truth) ** 2 * masks).sum(dim=(1, 2, 3)) / (masks.sum(dim=(1, 2, 3)) * 3).clamp_min(1)
-    return float((10 * torch.log10(1 / err.clamp_min(1e-10))).mean())
+    return float(_psnr_per_crop(pred, truth, masks).mean())
+
+
+def _gain(before: torch.Tensor, after: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> tuple[float, float]:
+    """(mean gain in dB, its standard error) from the per-crop differences on the same crops and holes: the
+    crops' own difficulty cancels, and what is left says how far the gain stands above chance (needs >= 2 crops)."""
+    diff = _psnr_per_crop(after, truth, masks) - _psnr_per_crop(before, truth, masks)
+    return float(diff.mean()), float(diff.std() / math.sqrt(len(diff)))
+
+
+def gain_is_clear(gain_db: float, se_db: float) -> bool:
+    return gain_db > CLEAR_GAIN_SE * se_db and gain_db > CLEAR_GAIN_DB
 
 
 def _save_preview(path: Path, images: torch.Tensor, masks: torch.Tensor, preds: list[torch.Tensor], fill: list[float]) -> None:
-    """Rows of (input with hole | each prediction's fill | truth) for people to look at, not only read a number."""
+    """One row per crop (the first PREVIEW_CROPS), columns (input with hole | each prediction's fill | truth), at the
+    model's size: for people to look at, not only read a number."""
     mean = torch.tensor(fill).view(1, 3, 1, 1)
     holed = images * (1 - masks) + mean * masks
     composites = [images * (1 - masks) + pred * masks for pred in preds]
-    rows = torch.cat([torch.cat(list(t[:6]), dim=1) for t in (holed, *composites, images)], dim=2)
+    rows = torch.cat([torch.cat(list(t[:PREVIEW_CROPS]), dim=1) for t in (holed, *composites, images)], dim=2)
     arr = (rows.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
     atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
@@ -208,13 +235,27 @@ def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: 
     return floor + (anchor_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def _any_rank(flag: bool, device: torch.device, world: int) -> bool:
+    """Whether flag holds on any rank, so that all take the same branch (on the run's device: NCCL only reduces
+    CUDA tensors)."""
+    if world == 1:
+        return flag
+    agreed = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(agreed)
+    return agreed.item() > 0
+
+
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
 
 
 def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) -> Path | None:
-    """Run training; returns the path of the exported inference model (rank 0) or None."""
+    """Run training; returns the path of the exported inference model (rank 0) or None.
+
+    With cfg.minutes the clock starts here (photos still to read): the steps are re-planned to what fits in that
+    time, final validation, score and export included, never beyond cfg.steps (reported as `plan` events)."""
+    started = time.monotonic()
     if cfg.dry_run:
         cfg.apply_dry_run()
     out = Path(cfg.out)
@@ -267,7 +308,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))  # the paper: D learns 10x slower
     opt_dl = torch.optim.Adam(DL.parameters(), lr=cfg.lr / 10, betas=(0.5, 0.999))
     start_step, history, best_psnr = 0, [], -math.inf
-    lr_anchor = (0, cfg.lr)  # (step, lr) the cosine decay starts from; moved on a resume with new --steps
+    lr_anchor = (0, cfg.lr)  # (step, lr) the cosine decay starts from; moved on a resume with new --steps, or a re-plan
     if state is not None:
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
@@ -315,9 +356,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         val_masks = hole_masks(strategy, cfg.val_crops, gcfg.image_size, val_rng, cpu)
     del loaded, train_photos  # the samplers hold their own copies
 
+    planned = cfg.steps  # where the schedule ends: --steps, or with --minutes what fits in the time (never more)
+
     def lr_at(step: int) -> float:
         ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
-        return ramp * _cosine(step, *lr_anchor, cfg.steps, cfg.lr)
+        return ramp * _cosine(step, *lr_anchor, planned, cfg.lr)
 
     report(
         "start", step=start_step, steps=cfg.steps, minutes=cfg.minutes, device=describe(device), world_size=world,
@@ -328,13 +371,16 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
     def adv_scale(step: int) -> float:  # the critics join gradually, once the fill is roughly right
         return min(1.0, (step + 1) / cfg.adv_warmup) if cfg.adv_warmup > 0 else 1.0
 
+    costs = {"val": 0.0, "save": 0.0}  # seconds the last validate() and save() took: a timed run budgets its end
+
     def save(step: int) -> None:
         if rank != 0:
             return
+        began = time.monotonic()
         path = ckpt.save_checkpoint(
             {
                 "kind": "training", "generator": G.state_dict(), "discriminator": D.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "steps": cfg.steps,
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "steps": planned,
                 "local_discriminator": DL.state_dict(), "opt_dl": opt_dl.state_dict(),
                 "config": asdict(cfg), "gen_config": gcfg.to_dict(), "history": history,
                 "best_psnr": best_psnr, "lr_anchor": list(lr_anchor),
@@ -342,12 +388,15 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             },
             resume_path,
         )
+        costs["save"] = time.monotonic() - began
         report("checkpoint", step=step, path=str(path))
 
-    def validate(step: int) -> None:
+    def validate(step: int) -> torch.Tensor | None:
+        """Score the shipped weights on the held-out crops; returns their fills (None without held-out photos)."""
         nonlocal best_psnr
         if val_images is None:
-            return
+            return None
+        began = time.monotonic()
         pred = _predict(shipped, val_images, val_masks, gcfg, device)
         _train_mode(G, cfg.freeze_norm)
         psnr = _psnr_on_hole(pred, val_images, val_masks)
@@ -359,29 +408,68 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             best_psnr = psnr
             best = ckpt.export_inference(shipped, gcfg, {"steps": step, "val_psnr": round(psnr, 3), **record()}, out / "best.pt")
             report("best", step=step, val_psnr=round(psnr, 3), model=str(best))
+        costs["val"] = time.monotonic() - began
+        return pred
 
-    def score() -> None:
-        """Once, at the end: the starting model against the new one on the same held-out crops as validate()."""
-        if val_images is None or not cfg.init:
-            return
+    def resumed_starting_fills() -> torch.Tensor | None:
+        """The --init model's fills of the held-out crops, for the score at the end of a resumed run."""
         try:
             start_G, start_cfg = _generator_from(ckpt.load_checkpoint(cfg.init))
         except InpaintError as exc:
             report("warning", message=f"the starting model could not be scored: {exc}")
-            return
+            return None
         if start_cfg.image_size != gcfg.image_size:
             report("warning", message=f"the starting model works at {start_cfg.image_size} px, this one at {gcfg.image_size}: not scored")
-            return
-        before = _predict(start_G.to(device), val_images, val_masks, start_cfg, device)
+            return None
+        return _predict(start_G.to(device), val_images, val_masks, start_cfg, device)
+
+    def score(before: torch.Tensor) -> None:
+        """Once, at the end: the starting model against the new one on the same held-out crops as validate(), the
+        gain with its standard error, and whether it clearly exceeds that noise."""
         after = _predict(shipped, val_images, val_masks, gcfg, device)
         psnr_before, psnr_after = _psnr_on_hole(before, val_images, val_masks), _psnr_on_hole(after, val_images, val_masks)
+        gain, se = _gain(before, after, val_images, val_masks)
         preview = out / "score.png"
         _save_preview(preview, val_images, val_masks, [before, after], gcfg.fill)
         report(
-            "score", step=step, before_psnr=round(psnr_before, 3),
-            after_psnr=round(psnr_after, 3), gain_db=round(psnr_after - psnr_before, 3), val_photos=len(val_paths),
+            "score", step=step, before_psnr=round(psnr_before, 3), after_psnr=round(psnr_after, 3),
+            gain_db=round(gain, 3), gain_se_db=round(se, 3), clear=gain_is_clear(gain, se), val_photos=len(val_paths),
             crops=len(val_images), preview=str(preview),
         )
+
+    measured: tuple[int, float] | None = None  # (step, time) a timed run measures its speed from
+
+    def pace(step: int, now: float) -> float:
+        """Seconds a step has taken since `measured`, the validations and checkpoints among them included."""
+        return (now - measured[1]) / (step - measured[0])
+
+    def finish_s() -> float:
+        """Time kept for the end: the final validation and checkpoint, the score (two models' fills) and export."""
+        return 3 * costs["val"] + 2 * costs["save"]
+
+    def replan_due(step: int) -> bool:
+        """After MEASURE_STEPS measured steps, then at each REPLANS-th of the plan, and whenever the plan would
+        overrun the time at the pace so far (a slower stretch: the end is moved up before the time runs out)."""
+        done, now = step - measured[0], time.monotonic()
+        scheduled = done == MEASURE_STEPS or (done > MEASURE_STEPS and done % max(1, (planned - measured[0]) // REPLANS) == 0)
+        overrun = done > MEASURE_STEPS and now + (planned - step) * pace(step, now) + finish_s() > deadline
+        return scheduled or overrun
+
+    def replan(step: int) -> None:
+        """Fit the schedule into the time left at the pace so far, keeping finish_s() and a margin, never beyond
+        --steps (with no time left it ends now). The cosine is re-anchored where it is, so the learning rate bends
+        but never jumps."""
+        nonlocal planned, lr_anchor
+        now = time.monotonic()
+        fits = int((deadline - finish_s() - now) * (1 - PLAN_MARGIN) / pace(step, now)) - SPARE_STEPS
+        fit = torch.tensor([float(min(cfg.steps, step + max(0, fits)))])
+        if world > 1:
+            fit = fit.to(device)
+            dist.all_reduce(fit, op=dist.ReduceOp.MIN)  # every rank ends at the same step
+        if int(fit.item()) != planned or step - measured[0] == MEASURE_STEPS:  # the first plan, even if unchanged
+            lr_anchor = (step, _cosine(step, *lr_anchor, planned, cfg.lr))
+            planned = int(fit.item())
+            report("plan", step=step, steps=planned, seconds_per_step=round(pace(step, now), 3), finish_s=round(finish_s(), 1))
 
     def record() -> dict:
         return {
@@ -397,12 +485,17 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         stop["flag"] = True
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # A run from a model scores it before the first step: the first figure the user sees, and the score's "before".
+    # A resumed run reads it again from its --init file.
+    before = None
+    if val_images is not None and cfg.init:
+        before = validate(start_step) if state is None else resumed_starting_fills()
     _train_mode(G, cfg.freeze_norm)
     D_train.train()
     rate, t_last, step = None, time.time(), start_step
-    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+    deadline = started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     try:
-        while step < cfg.steps:
+        while step < planned:
             rng = np.random.default_rng([cfg.seed, rank, step])
             images = sampler.batch(cfg.batch_size, rng)
             masks = hole_masks(strategy, cfg.batch_size, gcfg.image_size, rng, device)
@@ -443,30 +536,31 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             if average is not None:
                 _ema_update(average, G, cfg.ema)
             step += 1
+            if cfg.minutes > 0:
+                if measured is None:
+                    measured = (step, time.monotonic())
+                elif _any_rank(replan_due(step), device, world):
+                    replan(step)
 
             now = time.time()
             inst = cfg.batch_size * world / max(now - t_last, 1e-6)
             rate = inst if rate is None else 0.9 * rate + 0.1 * inst
             t_last = now
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if step % cfg.log_every == 0 or step == planned:
                 report(
-                    "step", step=step, steps=cfg.steps, loss_rec=round(loss_rec.item(), 5),
+                    "step", step=step, steps=planned, loss_rec=round(loss_rec.item(), 5),
                     loss_adv=round((loss_adv + loss_local).item(), 4), loss_fm=round(loss_fm.item(), 4),
                     loss_tex=round(loss_tex.item(), 4),
                     loss_d=round(loss_d.item(), 4), images_per_s=round(rate, 2), lr=round(lr_at(step), 10),
-                    eta_s=round((cfg.steps - step) * cfg.batch_size * world / rate, 1),
+                    eta_s=round((planned - step) * cfg.batch_size * world / rate, 1),
                 )
-            if step % cfg.val_every == 0 or step == cfg.steps:
+            if step % cfg.val_every == 0 or step == planned:
                 validate(step)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            if step % cfg.checkpoint_every == 0 or step == planned:
                 save(step)
             out_of_time = time.monotonic() > deadline
-            # On the run's device: NCCL only reduces CUDA tensors.
-            halt = torch.tensor([float(stop["flag"] or stop_requested() or out_of_time)], device=device)
-            if world > 1:
-                dist.all_reduce(halt)
-            if halt.item() > 0:
-                if step < cfg.steps:
+            if _any_rank(stop["flag"] or stop_requested() or out_of_time, device, world):
+                if step < planned:
                     if not history or history[-1]["step"] != step:
                         validate(step)
                     save(step)
@@ -477,7 +571,8 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
             signal.signal(s, handler)
     model_path = None
     if rank == 0:
-        score()
+        if before is not None:
+            score(before)
         model_path = ckpt.export_inference(shipped, gcfg, {"steps": step, **record()}, out / "model.pt")
         report("done", step=step, model=str(model_path))
     if world > 1:

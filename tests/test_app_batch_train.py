@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from app_fixtures import app_settings, batch_dialog, dialogs, photo_path, window  # noqa: F401
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from contextfill.app import settings as S
@@ -161,14 +162,18 @@ def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
     setup.duration.setCurrentIndex(0)
     assert "281–562 steps" in setup.estimate.text() and "15–30 images/s" in setup.estimate.text()
     assert "gained nothing measurable" in setup.estimate.text()  # only what was measured is promised
+    assert "at least 5" in setup.estimate.text()  # how many photos it scores on
     args = setup.train_args("cpu")
-    assert args[args.index("--minutes") + 1] == "10" and args[args.index("--steps") + 1] == "375"
+    # The engine fits its steps to the minutes; --steps is only their most (a fast machine's 60 images/s).
+    assert args[args.index("--minutes") + 1] == "10" and args[args.index("--steps") + 1] == "1125"
+    assert args[args.index("--val-every") + 1] == "37"  # about 10 scores at the expected 375 steps
     assert "--init" in args and "--resume" not in args
     config = train_config(build_parser().parse_args(["train", *args]))
     assert {k: getattr(config, k) for k in FINE_TUNE_RECIPE} == FINE_TUNE_RECIPE  # the measured recipe, as the CLI's
     setup.duration.setCurrentIndex(3)
     assert "16,875–33,750 steps" in setup.estimate.text() and "learn them by heart" in setup.estimate.text()
     assert setup.train_args("cpu")[args.index("--minutes") + 1] == "600"
+    assert setup.train_args("cpu")[args.index("--val-every") + 1] == "2250"
 
     run = tmp_path / "old-run"  # a stopped run: resuming trains for the chosen time beyond its saved step
     run.mkdir()
@@ -180,7 +185,7 @@ def test_wizard_asks_how_long_with_an_estimate_of_each(qtbot, wizard, tmp_path):
     qtbot.waitUntil(setup.resume.isChecked)  # looked at on a worker once typing pauses
     args = setup.train_args("cpu")
     assert setup.resume.isChecked() and "--resume" in args and "--init" not in args
-    assert args[args.index("--steps") + 1] == str(120 + 375)
+    assert args[args.index("--steps") + 1] == str(120 + 1125)
 
 
 def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_dir, tmp_path, app_settings):  # noqa: F811
@@ -200,7 +205,8 @@ def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_di
     assert reading[0]["status"] == "Reading 4 photos…"
     assert [s["bar"] for s in reading[1:]] == [f"reading photos: {i} / 4" for i in range(1, 5)]
     stepping = [s for s in seen if s["event"]["event"] == "step"]
-    assert stepping[-1]["bar"] == "step 2 / 2" and "images/s" in stepping[-1]["speed"] and "left" in stepping[-1]["speed"]
+    # a timed run (the wizard gives --minutes) too short to measure its speed keeps its most steps
+    assert stepping[-1]["bar"] == "step 2 of at most 2" and "images/s" in stepping[-1]["speed"] and "left" in stepping[-1]["speed"]
     score = next(s for s in seen if s["event"]["event"] == "score")
     assert not score["use"]  # nothing is offered before the score is in
 
@@ -209,15 +215,17 @@ def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_di
     record = score["event"]
     assert page.result.text().startswith("Only 2 steps: expect little change.")
     assert (f"{record['before_psnr']:.2f} dB with the starting model, {record['after_psnr']:.2f} dB with the new one "
-            f"({record['gain_db']:+.2f} dB)") in page.result.text()
+            f"({record['gain_db']:+.2f} dB, give or take {record['gain_se_db']:.2f})") in page.result.text()
     qtbot.waitUntil(lambda: "starting model's fill · the new model's fill" in page.preview_caption.text())
-    assert page.preview.toolTip() == record["preview"]
+    assert page.preview_path == record["preview"] and record["preview"] in page.preview.toolTip()
     assert not page.preview.pixmap().isNull() and "dB" in page.psnr.text()
+    vals = [s for s in seen if s["event"]["event"] == "val"]
+    assert vals[0]["event"]["step"] == 0 and seen.index(vals[0]) < seen.index(stepping[0])  # a score before step 1
     assert page.speed.text() == "" and page.progress.text() == "done: step 2"
     shown = _visible_text(page)
     assert "--" not in shown and "model.cli" not in shown and "contextfill train" not in shown  # no command line
     assert wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
-    assert page.use_button.isVisible() == (round(record["gain_db"], 2) > 0), "offered only with a gain"
+    assert page.use_button.isVisible() == record["clear"], "offered only with a clear gain"
     assert chosen == []
 
     resume = TrainWizard(app_settings)
@@ -228,13 +236,20 @@ def test_wizard_trains_to_done_scores_and_uses_the_model(qtbot, wizard, photo_di
     assert "--resume" in resume.setup_page.train_args("cpu")
 
 
-def test_wizard_stops_when_the_time_is_up(qtbot, wizard, photo_dir, tmp_path):
+def test_wizard_ends_a_timed_run_with_its_schedule(qtbot, wizard, photo_dir, tmp_path):
+    """"The 10-minute run stopped at step 370 of 375": the engine fits its steps to the time, and the page counts
+    to the plan it reports, so a timed run ends done, at step M of M."""
     page = wizard.run_page
-    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--minutes", "0.02")  # 30 minutes' steps, 1.2 s
+    seen = _watch(page)
+    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--minutes", "0.1")  # 30 minutes' most steps, 6 s
     qtbot.waitUntil(lambda: page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
-    assert wizard.errors == [] and page.stopped_at is not None
-    assert page.status.text().startswith(f"Time is up: stopped at step {page.stopped_at}")
-    assert page.progress.text() == f"stopped at step {page.stopped_at}" and page.speed.text() == ""
+    assert wizard.errors == [] and page.stopped_at is None
+    plans = [s for s in seen if s["event"]["event"] == "plan"]
+    assert plans and all(s["bar"].endswith(f" / {s['event']['steps']}") for s in plans)
+    before_plan = [s for s in seen if s["event"]["event"] == "step" and s["event"]["step"] < plans[0]["event"]["step"]]
+    assert all(s["bar"].endswith("of at most 3375") for s in before_plan)  # until the speed is measured
+    assert page.final_step == plans[-1]["event"]["steps"] == page.progress.maximum()
+    assert page.status.text().startswith("Done.") and page.progress.text() == f"done: step {page.final_step}"
     assert "dB with the starting model" in page.result.text() and page.use_button.isVisible() == page.gained()
 
 
@@ -347,17 +362,23 @@ def test_use_this_model_only_with_a_gain_under_its_photos_name_and_the_previous_
     chosen = []
     wizard.modelChosen.connect(chosen.append)
 
-    def finish(gain: float) -> None:
+    def finish(gain: float, se: float, clear: bool) -> None:  # `clear`: the engine's gain_is_clear(gain, se)
         score = {"event": "score", "step": 400, "before_psnr": 20.0, "after_psnr": 20.0 + gain, "gain_db": gain,
-                 "val_photos": 3, "crops": 18, "preview": str(tmp_path / "none.png")}
+                 "gain_se_db": se, "clear": clear, "val_photos": 5, "crops": 48, "preview": str(tmp_path / "none.png")}
         page.train.event.emit(score)
         page.train.event.emit({"event": "done", "step": 400, "model": str(run / "model.pt")})
         page.train.ended.emit(0, False)
 
-    finish(0.004)  # shown as +0.00 dB: nothing to gain
+    finish(0.004, 0.001, False)  # shown as +0.00 dB: nothing to gain
     assert not page.use_button.isVisible() and "not better" not in page.result.text() and "+0.00 dB" in page.result.text()
-    finish(0.25)
-    assert page.use_button.isVisible()
+    finish(-0.1, 0.03, False)
+    assert not page.use_button.isVisible() and "not better" in page.result.text()
+    finish(0.25, 0.15, False)  # "It scored on 2 held-out photos": a gain within its noise is not offered
+    assert not page.use_button.isVisible() and "+0.25 dB, give or take 0.15" in page.result.text()
+    assert "could be chance on 5 photos" in page.result.text() and "safer choice" in page.result.text()
+    finish(0.25, 0.05, True)
+    assert page.use_button.isVisible() and "On 5 photos kept out of training (48 crops" in page.result.text()
+    assert "chance" not in page.result.text() and "safer" not in page.result.text()
     page.use_button.click()
     kept = run / f"holiday-{date.today().isoformat()}.pt"
     qtbot.waitUntil(lambda: chosen == [str(kept)])
@@ -420,3 +441,30 @@ def test_batch_fills_a_folder_with_the_mask_painted_in_the_window(qtbot, window,
     for i in range(2):
         before, after = (np.asarray(Image.open(folder / f"shot{i}.png")) for folder in (photos, tmp_path / "series-filled"))
         assert np.array_equal(before[~hole], after[~hole]) and not np.array_equal(before[hole], after[hole])
+
+
+def test_previews_show_each_crop_at_100_percent_and_open_in_their_own_window(qtbot, wizard, tmp_path, monkeypatch):
+    """"The previews were drawn about 25 px wide": a preview of 128 px crops is shown at 100%, its rows scrolling
+    in the page, and a click opens it in a window of its own; the page keeps the planned "step N / M"."""
+    from PIL import Image
+
+    page = wizard.run_page
+    monkeypatch.setattr(page.train, "start", lambda args: None)  # the engine's events are sent below
+    _start(wizard, tmp_path, tmp_path / "run")
+    preview = tmp_path / "preview-000040.png"
+    Image.new("RGB", (3 * 128, 4 * 128), "gray").save(preview)  # the engine's: 4 crops, hole | fill | original
+    page.train.event.emit({"event": "start", "step": 0, "steps": 1125, "minutes": 10, "train_photos": 15,
+                           "val_photos": 5, "device": "CPU"})
+    assert page.progress.text() == "step 0 of at most 1125"
+    page.train.event.emit({"event": "plan", "step": 5, "steps": 360})
+    page.train.event.emit({"event": "val", "step": 40, "val_psnr": 24.5, "preview": str(preview)})
+    assert page.progress.maximum() == 360 and page.progress.format() == "step %v / %m"
+    assert "on 5 photos kept aside: 24.50 dB for step 40" in page.psnr.text()
+    qtbot.waitUntil(lambda: not page.preview.pixmap().isNull())
+    assert (page.preview.pixmap().width(), page.preview.pixmap().height()) == (384, 512)  # 1:1: 128 px a crop
+    assert page.preview_area.widget() is page.preview and page.preview_area.height() >= 200
+    assert page.preview_area.viewport().width() >= 384  # the wizard is wide enough for three columns at 100%
+    qtbot.mouseClick(page.preview, Qt.MouseButton.LeftButton)
+    window = page.preview_window
+    assert window.isVisible() and window.isWindow() and window.image.pixmap().size() == page.preview.pixmap().size()
+    assert "100%" in window.windowTitle()

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from contextfill.model.checkpoint import export_from_checkpoint, load_checkpoint, load_model
-from contextfill.model.train import TrainConfig, train
+from contextfill.model.data import split_photos
+from contextfill.model.train import TrainConfig, make_config, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,18 +129,33 @@ def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
     assert load_model(run / "model.pt", "cpu").record["world_size"] == 2
 
 
-def test_minutes_stops_a_long_run_on_time_and_still_exports(photo_dir, tmp_path):
+def test_minutes_fits_the_schedule_into_the_time_and_still_exports(photo_dir, tmp_path):
+    """A timed run ends its learning-rate schedule when its time is up, instead of the clock cutting it short:
+    it re-plans its steps once it has measured its speed, and --steps stays the most it takes."""
     run = tmp_path / "run"
-    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "100000", "--minutes", "0.02", "--json")
+    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "100000", "--minutes", "0.1", "--json")
     assert res.returncode == 0, res.stderr
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     start = next(e for e in lines if e["event"] == "start")
-    assert start["steps"] == 100000 and start["minutes"] == 0.02  # a dry run bounded by the clock keeps its steps
-    stopped = [e for e in lines if e["event"] == "stopped"]
-    assert len(stopped) == 1 and stopped[0]["reason"] == "time" and 0 < stopped[0]["step"] < 100000
-    assert lines[-1]["event"] == "done" and lines[-1]["step"] == stopped[0]["step"]
-    assert load_model(run / "model.pt", "cpu").record["steps"] == stopped[0]["step"]
-    assert load_checkpoint(run / "checkpoint.pt")["step"] == stopped[0]["step"]  # resumable from where time ran out
+    assert start["steps"] == 100000 and start["minutes"] == 0.1  # a dry run bounded by the clock keeps its steps
+    plans = [e for e in lines if e["event"] == "plan"]
+    assert plans and all(e["step"] < e["steps"] < 100000 for e in plans)
+    assert "stopped" not in {e["event"] for e in lines}  # the schedule ended; the clock did not cut it
+    steps = [e for e in lines if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, plans[-1]["steps"] + 1))
+    assert all(e["steps"] == plans[-1]["steps"] for e in steps if e["step"] > plans[-1]["step"])  # the wizard's "of M"
+    lrs = [start["lr"]] + [e["lr"] for e in steps]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # re-anchored where it was: it bends, never jumps up
+    assert lrs[-1] == pytest.approx(0.05 * 5e-4)  # and decays to its floor by the last step
+    assert lines[-1]["event"] == "done" and lines[-1]["step"] == plans[-1]["steps"]
+    assert load_model(run / "model.pt", "cpu").record["steps"] == plans[-1]["steps"]
+    assert load_checkpoint(run / "checkpoint.pt")["steps"] == plans[-1]["steps"]  # a resume continues this schedule
+
+    capped = tmp_path / "capped"  # more time than steps: --steps is the most a timed run takes
+    res = cli("train", "--data", str(photo_dir), "--out", str(capped), "--dry-run", "--steps", "8", "--minutes", "1", "--json")
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.returncode == 0 and lines[-1]["event"] == "done" and lines[-1]["step"] == 8
+    assert all(e["steps"] == 8 for e in lines if e["event"] in ("step", "plan"))
 
 
 def test_one_unreadable_photo_in_a_three_file_folder_still_trains(tmp_path):
@@ -215,9 +231,13 @@ def test_fine_tune_scores_the_starting_and_the_new_model(photo_dir, tmp_path, ti
     kinds = [e["event"] for e in lines]
     assert kinds.count("score") == 1 and kinds.index("score") < kinds.index("done")  # scored before the model is offered
     score = lines[kinds.index("score")]
-    last_val = [e for e in lines if e["event"] == "val"][-1]
-    assert score["after_psnr"] == last_val["val_psnr"]  # the same fixed held-out crops and masks as validation
+    vals = [e for e in lines if e["event"] == "val"]
+    assert vals[0]["step"] == 0 and kinds.index("val") < kinds.index("step")  # the starting model, before step 1
+    assert score["before_psnr"] == vals[0]["val_psnr"]  # ... which is the score's "before"
+    assert score["after_psnr"] == vals[-1]["val_psnr"]  # the same fixed held-out crops and masks as validation
     assert score["gain_db"] == pytest.approx(score["after_psnr"] - score["before_psnr"], abs=2e-3)
+    assert score["gain_se_db"] > 0  # the per-crop differences' standard error, the gain's noise
+    assert score["clear"] == (score["gain_db"] > 2 * score["gain_se_db"] and score["gain_db"] > 0.01)
     assert score["step"] == 4 and score["val_photos"] == 1 and score["crops"] == 4
     with Image.open(score["preview"]) as preview:
         assert preview.size == (4 * 32, 4 * 32)  # holed | starting model | new model | truth, one row per crop
@@ -228,6 +248,40 @@ def test_fine_tune_scores_the_starting_and_the_new_model(photo_dir, tmp_path, ti
     assert res.returncode == 0, res.stderr
     score = next(json.loads(line) for line in res.stdout.splitlines() if json.loads(line)["event"] == "score")
     assert score["before_psnr"] == score["after_psnr"] and score["gain_db"] == 0
+    assert score["gain_se_db"] == 0 and score["clear"] is False
+
+
+def test_a_resumed_fine_tune_scores_against_its_starting_model(photo_dir, tmp_path, tiny_model_path):
+    base = dict(data=str(photo_dir), out=str(tmp_path / "ft"), init=str(tiny_model_path), dry_run=True, steps=6,
+                val_fraction=0.25, json=True)
+    calls = []
+    train(make_config(**base), stop_requested=lambda: calls.append(1) or len(calls) >= 3)
+    first = events(tmp_path / "ft")
+    train(make_config(**base, resume=True))
+    resumed = events(tmp_path / "ft")[len(first):]
+    assert [e["step"] for e in resumed if e["event"] == "val"][0] > 0  # the start is not scored again as "now"
+    score = next(e for e in resumed if e["event"] == "score")
+    assert score["step"] == 6 and score["before_psnr"] == next(e for e in first if e["event"] == "val")["val_psnr"]
+
+
+@pytest.mark.parametrize("photos, held_out", [(2, 1), (4, 1), (10, 3), (12, 4), (20, 5), (60, 6), (100, 10)])
+def test_enough_whole_photos_are_held_out_to_score_on(photos, held_out):
+    """A tenth of 20 photos is 2, and a score on 2 photos says more about which 2 than about the model: at least 5
+    are held out where a third of the folder allows, so most photos still train."""
+    paths = [Path(f"p{i:03d}.jpg") for i in range(photos)]
+    train_paths, val_paths = split_photos(paths, 0.1, seed=0)
+    assert len(val_paths) == held_out and sorted(train_paths + val_paths) == paths and not set(train_paths) & set(val_paths)
+    assert split_photos(paths, 0.0, seed=0) == (paths, [])
+
+
+def test_a_preview_shows_a_few_crops_at_the_models_size(tmp_path):
+    """One row per crop, (hole | fill | truth) across, 128 px each: a strip of 48 crops could only be seen shrunk."""
+    from contextfill.model.train import PREVIEW_CROPS, _save_preview
+
+    images, masks = torch.rand(48, 3, 128, 128), torch.zeros(48, 1, 128, 128)
+    _save_preview(tmp_path / "p.png", images, masks, [images], [0.5, 0.5, 0.5])
+    with Image.open(tmp_path / "p.png") as preview:
+        assert preview.size == (3 * 128, PREVIEW_CROPS * 128) and PREVIEW_CROPS <= 4
 
 
 def test_training_from_scratch_has_no_score(photo_dir, tmp_path):
