@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtGui import QIcon
 
+from contextfill.app import APP_NAME
+
 
 def resources_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
@@ -43,10 +45,12 @@ def default_model_path() -> Path:
 
 
 def log_dir() -> Path:
-    """The user's log folder (Qt's per-user state location), created on demand."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.StateLocation) or QStandardPaths.writableLocation(
-        QStandardPaths.StandardLocation.AppLocalDataLocation
+    """~/.local/state/ContextFill/logs on Linux (%LOCALAPPDATA% on Windows), created on demand: the generic state
+    folder and the app's name once, as the wizard's runs folder does (the app's own state location names the
+    organisation and the app, both ContextFill: ContextFill/ContextFill)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericStateLocation) or QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.GenericDataLocation
     )
-    path = Path(base) / "logs"
+    path = Path(base) / APP_NAME / "logs"
     path.mkdir(parents=True, exist_ok=True)
     return path
