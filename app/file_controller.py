@@ -69,9 +69,9 @@ class FileController(QObject):
         write = call(save_image, document.image, path, replace=replace, apart=True, **params)  # apart: see save_image
         return self._submit(Task(write, name=f"save {path.name}"), SaveJob(document, path, document.image.mode))
 
-    def release(self, *objects: object) -> Task:
+    def release(self, *objects: object) -> None:
         """Free big pixels no longer shown on this worker (`workers.release`)."""
-        return release(self.runner, *objects)
+        release(self.runner, *objects)
 
     def wait(self, msecs: int = -1) -> bool:
         return self.runner.wait(msecs)

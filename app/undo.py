@@ -81,6 +81,12 @@ class ApplyFillCommand(QUndoCommand):
         self._mask_after = self._mask & ~filled
         self.mask_changed = not np.array_equal(self._mask, filled)  # painted or erased since the fill read it
 
+    def take_pixels(self) -> tuple[object, ...]:
+        """Let go of both photos' pixels, for a history that is being cleared, and return them (to be freed on a
+        worker: `workers.release`; a 50 MP photo took 27 ms to free). The command cannot run again after this."""
+        pixels, self._before, self._after = (*self._before, *self._after), (), ()
+        return pixels
+
     def redo(self) -> None:
         self._document.set_image(*self._after)
         self._layer.set_region(self._box, self._mask_after)

@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 import traceback
+from functools import partial
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 
 from contextfill.model.errors import Cancelled, InpaintError
 
@@ -60,12 +61,14 @@ def lower_thread_priority() -> None:
             pass
 
 
-class Task(QRunnable):
-    """One unit of background work with cooperative cancellation."""
+class Task:
+    """One unit of background work with cooperative cancellation.
+
+    Not a QRunnable: as one, a fill's task outlived its comparison, and with it its function and the photo and mask
+    that holds (150 + 50 MB at 50 MP), with no Python reference left to it (PySide's QThreadPool.start() keeps one
+    to a Python QRunnable, seen here in a bare script too). The pool is handed the bound `run`, dropped once run."""
 
     def __init__(self, fn: TaskFn, name: str = "task") -> None:
-        super().__init__()
-        self.setAutoDelete(False)  # Python owns the object; the runner drops it when done
         self.fn = fn
         self.name = name
         self.signals = TaskSignals()
@@ -108,18 +111,20 @@ class Task(QRunnable):
             self.signals.done.emit()
 
 
-def release(runner: "TaskRunner", *objects: object) -> "Task":
+def release(runner: "TaskRunner", *objects: object) -> None:
     """Drop these references on the runner's thread: freeing a 50 MP photo's pixels (Pillow's or a QImage's) takes
     some 27 ms, most of it the kernel unmapping 50,000 pages, a stall when the GUI thread does it. They are freed
-    there only if these are their last references, so the caller lets go of its own first. Freeing keeps the GIL, so
-    they go one by one, the GUI thread taking the GIL back in between (all at once held it for 55 ms)."""
+    there only if these are their last references, so the task starts on the next event-loop turn, once the caller
+    (and this call's own arguments) have let go: started at once, the worker sometimes dropped its references first
+    and the caller's last one freed the pixels on the GUI thread after all. Freeing keeps the GIL, so they go one by
+    one, the GUI thread taking the GIL back in between (all at once held it for 55 ms)."""
     held = list(objects)
 
     def run(progress, cancel) -> None:
         while held:
             held.pop()
 
-    return runner.submit(Task(run, name="release"))
+    QTimer.singleShot(0, runner, partial(runner.submit, Task(run, name="release")))
 
 
 class TaskRunner(QObject):
@@ -134,7 +139,7 @@ class TaskRunner(QObject):
     def submit(self, task: Task) -> Task:
         self._tasks[task.signals] = task
         task.signals.done.connect(self._on_done)
-        self.pool.start(task)
+        self.pool.start(task.run)
         return task
 
     @Slot()

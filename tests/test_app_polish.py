@@ -427,9 +427,11 @@ def test_the_library_table_is_what_qts_x11_plugin_links():
     assert all(apt in readme for apt, _, bundled in XCB_LIBRARIES.values() if bundled)
 
 
-def test_logs_go_to_the_state_folder_with_the_apps_name_once(qtbot, monkeypatch, tmp_path):
+def test_logs_go_to_the_state_folder_with_the_apps_name_once(qtbot):
+    from PySide6.QtCore import QStandardPaths
+
     from contextfill.app.paths import log_dir
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    assert log_dir() == tmp_path / "state" / "ContextFill" / "logs"  # was state/ContextFill/ContextFill/logs
+    state = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericStateLocation))
+    assert log_dir() == state / "ContextFill" / "logs"  # was state/ContextFill/ContextFill/logs
     assert log_dir().is_dir()
