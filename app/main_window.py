@@ -372,19 +372,19 @@ class MainWindow(QMainWindow):
         return last if self.settings.get(S.LAST_DIR) and last.is_dir() else pictures_dir()
 
     def set_document(self, document: Document) -> None:
-        """Show `document` in place of the last one, whose pixels, and those its undo history kept for each applied
-        fill, are freed on the file worker once nothing here shows them (a 50 MP photo's took 27 ms to free for its
-        Pillow image, 27 ms for its QImage)."""
+        """Show `document` in place of the last one, whose pixels, masks and undo history (each applied fill keeps
+        two photos, each mask operation the mask before and after) are freed on the file worker once nothing here
+        shows them (a 50 MP photo's took 27 ms to free for its Pillow image, 27 ms for its QImage)."""
         previous, self.document = self.document, document
         self.fills.reset()
-        applied = [self.undo_stack.command(i) for i in range(self.undo_stack.count())]
-        history = [p for c in applied if isinstance(c, ApplyFillCommand) for p in c.take_pixels()]  # two photos each
+        commands = [self.undo_stack.command(i) for i in range(self.undo_stack.count())]
+        history = [pixels for command in commands for pixels in command.take_pixels()]
         self.undo_stack.clear()
         document.imageChanged.connect(self._on_image_changed)
         for old in (self.layer, self.sampling_layer):  # the last photo's masks go (they stayed: 200 MB each at 50 MP)
             if old is not None:
                 old.busyChanged.disconnect(self._on_mask_busy)
-                old.release()
+                old.release(self.files.release)
         size = QSize(*document.image.size)
         self.layer = MaskLayer(size, self._mask_color, self)
         self.sampling_layer = MaskLayer(size, QColor(SAMPLING_COLOR), self)

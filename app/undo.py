@@ -47,6 +47,12 @@ class MaskEditCommand(QUndoCommand):
         stack.push(MaskEditCommand(layer, *edit, text))
         return True
 
+    def take_pixels(self) -> tuple[np.ndarray, ...]:
+        """Let go of the mask before and after (50 MB each for an operation on a whole 50 MP mask), for a history
+        that is being cleared, and return them to be freed on a worker (`workers.release`)."""
+        pixels, self._before, self._after = (self._before, self._after), None, None
+        return pixels
+
     def redo(self) -> None:
         if self._applied:
             self._applied = False
@@ -82,9 +88,12 @@ class ApplyFillCommand(QUndoCommand):
         self.mask_changed = not np.array_equal(self._mask, filled)  # painted or erased since the fill read it
 
     def take_pixels(self) -> tuple[object, ...]:
-        """Let go of both photos' pixels, for a history that is being cleared, and return them (to be freed on a
-        worker: `workers.release`; a 50 MP photo took 27 ms to free). The command cannot run again after this."""
-        pixels, self._before, self._after = (*self._before, *self._after), (), ()
+        """Let go of both photos' pixels and the mask either side, for a history that is being cleared, and return
+        them (to be freed on a worker: `workers.release`; a 50 MP photo took 27 ms to free). The command cannot run
+        again after this."""
+        pixels = (*self._before, *self._after, self._mask, self._mask_after)
+        self._before = self._after = ()
+        self._mask = self._mask_after = None
         return pixels
 
     def redo(self) -> None:
