@@ -20,6 +20,13 @@ from contextfill.app.qtimage import pil_to_qimage, qimage_to_pil, reduced
 from contextfill.model.encoding import source_encoding
 from contextfill.model.imageio import load_image, to_working_mode
 
+# Pillow allocates an image in blocks, 16 MB by default. Once glibc has freed a block that size its mmap threshold
+# rises past it (up to 32 MB), and later blocks come from the heap, where calloc zeroes them with the GIL held:
+# decoding a 50 MP photo on the file worker then stalled the GUI thread 40-150 ms in the allocation alone. Blocks
+# over 32 MB are always fresh pages from the system, zero without being written (`open 50 MP TIFF` in
+# bench/bench_gui.py: 37-47 ms -> 12-13 ms).
+Image.core.set_block_size(64 << 20)
+
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 SAVE_FILTERS = ("PNG image (*.png)", "JPEG image (*.jpg *.jpeg)", "WebP image (*.webp)", "TIFF image (*.tif *.tiff)")
 SAVE_FILTER = ";;".join(SAVE_FILTERS)
