@@ -85,8 +85,14 @@ class DeviceCrops:
 
     def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         """n crops on the device; a crop flatter than min_std is re-drawn, at most REDRAWS times in all."""
+        return self.batch_from_photos(n, rng)[0]
+
+    def batch_from_photos(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """`batch`, and the index of the photo each crop was cut from (crops of one photo are alike: a score's
+        noise is judged photo by photo too)."""
         draws = self.draw(n, rng)
         crops = self.cut(*(v[0] for v in draws.values()))
+        photos = draws["photo"][0].copy()
         spread = crops.std(dim=(1, 2, 3))
         for r in range(1, REDRAWS):
             flat = (spread < self.min_std).nonzero().flatten()
@@ -97,7 +103,9 @@ class DeviceCrops:
             better = again.std(dim=(1, 2, 3)) > spread[flat]
             crops[flat[better]] = again[better]
             spread[flat[better]] = again.std(dim=(1, 2, 3))[better]
-        return crops
+            taken = picked[better.cpu().numpy()]
+            photos[taken] = draws["photo"][r, taken]
+        return crops, photos
 
 
 def _paint(inside: torch.Tensor, target: torch.Tensor, ceiling: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -166,11 +166,18 @@ def _psnr_on_hole(pred: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) 
     return float(_psnr_per_crop(pred, truth, masks).mean())
 
 
-def _gain(before: torch.Tensor, after: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> tuple[float, float]:
-    """(mean gain in dB, its standard error) from the per-crop differences on the same crops and holes: the
-    crops' own difficulty cancels, and what is left says how far the gain stands above chance (needs >= 2 crops)."""
-    diff = _psnr_per_crop(after, truth, masks) - _psnr_per_crop(before, truth, masks)
-    return float(diff.mean()), float(diff.std() / math.sqrt(len(diff)))
+def _gain(before: torch.Tensor, after: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor,
+          photos: np.ndarray) -> tuple[float, float]:
+    """(mean gain in dB, its standard error) from the per-crop differences on the same crops and holes, so the
+    crops' own difficulty cancels. Crops of one photo are alike, not independent draws: the error is also taken from
+    the photos' mean differences (`photos`: each crop's photo), and the larger of the two is kept (needs >= 2
+    crops)."""
+    diff = (_psnr_per_crop(after, truth, masks) - _psnr_per_crop(before, truth, masks)).double().cpu().numpy()
+    se = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    per_photo = [diff[photos == p].mean() for p in np.unique(photos)]
+    if len(per_photo) >= 2:
+        se = max(se, float(np.std(per_photo, ddof=1) / math.sqrt(len(per_photo))))
+    return float(diff.mean()), se
 
 
 def gain_is_clear(gain_db: float, se_db: float) -> bool:
@@ -349,10 +356,11 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         cutouts = load_photos(find_photos(cfg.objects), cfg.max_short_side, warn if rank == 0 else lambda m: None, mode="RGBA")
         train_photos += paste_objects(train_photos, list(cutouts.values()), cfg.seed)
     sampler = DeviceCrops(train_photos, gcfg.image_size, device, cfg.max_zoom_out)
-    val_images = val_masks = None
+    val_images = val_masks = val_photos = None
     if val_paths and rank == 0:  # fixed held-out crops and holes, kept on the CPU beside the predictions
         cpu, val_rng = torch.device("cpu"), np.random.default_rng([cfg.seed, 999_999])
-        val_images = DeviceCrops([loaded[p] for p in val_paths], gcfg.image_size, cpu, cfg.max_zoom_out).batch(cfg.val_crops, val_rng)
+        val_images, val_photos = DeviceCrops([loaded[p] for p in val_paths], gcfg.image_size, cpu,
+                                             cfg.max_zoom_out).batch_from_photos(cfg.val_crops, val_rng)
         val_masks = hole_masks(strategy, cfg.val_crops, gcfg.image_size, val_rng, cpu)
     del loaded, train_photos  # the samplers hold their own copies
 
@@ -428,7 +436,7 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         gain with its standard error, and whether it clearly exceeds that noise."""
         after = _predict(shipped, val_images, val_masks, gcfg, device)
         psnr_before, psnr_after = _psnr_on_hole(before, val_images, val_masks), _psnr_on_hole(after, val_images, val_masks)
-        gain, se = _gain(before, after, val_images, val_masks)
+        gain, se = _gain(before, after, val_images, val_masks, val_photos)
         preview = out / "score.png"
         _save_preview(preview, val_images, val_masks, [before, after], gcfg.fill)
         report(

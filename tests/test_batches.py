@@ -56,6 +56,17 @@ def test_flat_crops_are_redrawn_and_the_liveliest_kept():
     assert abs(still_flat - 0.5**REDRAWS) < 0.04  # flat only when all four draws fell on the grey photo
 
 
+def test_each_crop_names_the_photo_it_was_cut_from_redrawn_or_not():
+    """A held-out score's noise is judged photo by photo, so each crop must name its own photo, also when a flat
+    crop was redrawn from another."""
+    flat = torch.full((3, 300, 300), 128, dtype=torch.uint8)
+    crops, photos = DeviceCrops([flat, photo_tensor(300, 300)], 32, CPU).batch_from_photos(400, np.random.default_rng(1))
+    is_flat = (crops.std(dim=(1, 2, 3)) < 0.04).numpy()
+    assert set(np.unique(photos)) == {0, 1} and np.array_equal(photos == 0, is_flat)
+    again = DeviceCrops([flat, photo_tensor(300, 300)], 32, CPU).batch(400, np.random.default_rng(1))
+    assert torch.equal(crops, again)  # the same crops as batch() draws
+
+
 @pytest.mark.parametrize("strategy", list(OLD_COVERAGE))
 def test_holes_cover_as_much_as_the_old_masks_did(strategy):
     masks = hole_masks(strategy, 600, 128, np.random.default_rng(123), CPU)

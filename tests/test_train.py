@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -366,3 +367,20 @@ def test_a_dry_run_trains_on_cuda(photo_dir, tmp_path):
     model = train(TrainConfig(data=str(photo_dir), out=str(tmp_path / "run"), dry_run=True, steps=4, device="cuda"))
     record = load_model(model, "cpu").record
     assert record["steps"] == 4 and record["device"].startswith("CUDA")
+
+
+def test_a_gains_noise_is_judged_photo_by_photo_too():
+    """Crops of one photo are alike: 24 crops of two photos that each moved one way say little, however steady each
+    photo's crops are; as independent crops their error would be tiny and the gain look clear."""
+    from contextfill.model.train import _gain, gain_is_clear
+
+    truth = torch.full((24, 3, 8, 8), 0.5)
+    masks = torch.ones(24, 1, 8, 8)
+    before = truth + 0.1
+    after = truth + torch.cat([torch.full((12, 3, 8, 8), 0.05), torch.full((12, 3, 8, 8), 0.11)])  # better, worse
+    after[:12] += torch.linspace(0, 0.001, 12).view(12, 1, 1, 1)  # the crops of one photo not quite equal
+    photos = np.repeat([0, 1], 12)
+    gain, se = _gain(before, after, truth, masks, photos)
+    crop_gain, crop_se = _gain(before, after, truth, masks, np.arange(24))  # each crop its own photo
+    assert gain == pytest.approx(crop_gain) and gain > 0.01
+    assert gain_is_clear(crop_gain, crop_se) and not gain_is_clear(gain, se)
