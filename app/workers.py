@@ -65,7 +65,7 @@ class Task:
     """One unit of background work with cooperative cancellation.
 
     Not a QRunnable: as one, a fill's task outlived its comparison, and with it its function and the photo and mask
-    that holds (150 + 50 MB at 50 MP), with no Python reference left to it (PySide's QThreadPool.start() keeps one
+    that holds (200 + 50 MB at 50 MP), with no Python reference left to it (PySide's QThreadPool.start() keeps one
     to a Python QRunnable, seen here in a bare script too). The pool is handed the bound `run`, dropped once run."""
 
     def __init__(self, fn: TaskFn, name: str = "task") -> None:
