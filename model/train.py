@@ -459,8 +459,9 @@ def train(cfg: TrainConfig, stop_requested: Callable[[], bool] = lambda: False) 
         return (now - measured[1]) / (step - measured[0])
 
     def finish_s() -> float:
-        """Time kept for the end: the final validation and checkpoint, the score (two models' fills) and export."""
-        return 3 * costs["val"] + 2 * costs["save"]
+        """Time kept for the end: the final validation and checkpoint, then the score (both models' fills are made by
+        then: its preview) and the export, kept at one more validation's time."""
+        return 2 * costs["val"] + 2 * costs["save"]
 
     def replan_due(step: int) -> bool:
         """After MEASURE_STEPS measured steps, then at each REPLANS-th of the plan, and whenever the plan would
