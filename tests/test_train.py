@@ -139,7 +139,8 @@ def test_minutes_fits_the_schedule_into_the_time_and_still_exports(photo_dir, tm
     start = next(e for e in lines if e["event"] == "start")
     assert start["steps"] == 100000 and start["minutes"] == 0.1  # a dry run bounded by the clock keeps its steps
     plans = [e for e in lines if e["event"] == "plan"]
-    assert plans and all(e["step"] < e["steps"] < 100000 for e in plans)
+    # A slow stretch (a loaded machine) may leave no time for more steps: that plan ends the run at its step.
+    assert plans and all(e["step"] <= e["steps"] < 100000 for e in plans)
     assert "stopped" not in {e["event"] for e in lines}  # the schedule ended; the clock did not cut it
     steps = [e for e in lines if e["event"] == "step"]
     assert [e["step"] for e in steps] == list(range(1, plans[-1]["steps"] + 1))
