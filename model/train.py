@@ -236,8 +236,7 @@ def _generator_from(state: dict) -> tuple[torch.nn.Module, GeneratorConfig]:
 def _cosine(step: int, anchor_step: int, anchor_lr: float, steps: int, base_lr: float) -> float:
     """Cosine decay from anchor_lr at anchor_step to 5% of base_lr at `steps`: the first steps explore, the last
     polish. A resume with a new --steps moves the anchor, so the curve bends but never jumps."""
-    span = max(steps - anchor_step, 1)
-    t = min(max(step - anchor_step, 0) / span, 1.0)
+    t = min(max(step - anchor_step, 0) / (steps - anchor_step), 1.0) if steps > anchor_step else 1.0  # ended here: floor
     floor = 0.05 * base_lr
     return floor + (anchor_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 

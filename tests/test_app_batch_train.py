@@ -241,7 +241,7 @@ def test_wizard_ends_a_timed_run_with_its_schedule(qtbot, wizard, photo_dir, tmp
     to the plan it reports, so a timed run ends done, at step M of M."""
     page = wizard.run_page
     seen = _watch(page)
-    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--minutes", "0.1")  # 30 minutes' most steps, 6 s
+    _start(wizard, photo_dir, tmp_path / "run", "--dry-run", "--minutes", "0.2")  # 30 minutes' most steps, 12 s
     qtbot.waitUntil(lambda: page.isComplete(), timeout=TRAIN_TIMEOUT_MS)
     assert wizard.errors == [] and page.stopped_at is None
     plans = [s for s in seen if s["event"]["event"] == "plan"]

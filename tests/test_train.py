@@ -14,7 +14,7 @@ from PIL import Image
 
 from contextfill.model.checkpoint import export_from_checkpoint, load_checkpoint, load_model
 from contextfill.model.data import split_photos
-from contextfill.model.train import TrainConfig, make_config, train
+from contextfill.model.train import TrainConfig, _cosine, make_config, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,15 +129,22 @@ def test_torchrun_two_processes_on_cpu(photo_dir, tmp_path):
     assert load_model(run / "model.pt", "cpu").record["world_size"] == 2
 
 
+def test_a_schedule_that_ends_where_it_is_anchored_is_at_its_floor():
+    """A timed run that finds no time for more steps plans to end at the step it is on; that step's learning rate is
+    the floor (the schedule has ended), not the rate it was anchored at."""
+    assert _cosine(5, 5, 4e-4, 5, 5e-4) == pytest.approx(0.05 * 5e-4)
+    assert _cosine(5, 0, 5e-4, 10, 5e-4) == pytest.approx(0.05 * 5e-4 + 0.95 * 5e-4 * 0.5)  # half way: the cosine's middle
+
+
 def test_minutes_fits_the_schedule_into_the_time_and_still_exports(photo_dir, tmp_path):
     """A timed run ends its learning-rate schedule when its time is up, instead of the clock cutting it short:
     it re-plans its steps once it has measured its speed, and --steps stays the most it takes."""
     run = tmp_path / "run"
-    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "100000", "--minutes", "0.1", "--json")
+    res = cli("train", "--data", str(photo_dir), "--out", str(run), "--dry-run", "--steps", "100000", "--minutes", "0.2", "--json")
     assert res.returncode == 0, res.stderr
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     start = next(e for e in lines if e["event"] == "start")
-    assert start["steps"] == 100000 and start["minutes"] == 0.1  # a dry run bounded by the clock keeps its steps
+    assert start["steps"] == 100000 and start["minutes"] == 0.2  # a dry run bounded by the clock keeps its steps
     plans = [e for e in lines if e["event"] == "plan"]
     # A slow stretch (a loaded machine) may leave no time for more steps: that plan ends the run at its step.
     assert plans and all(e["step"] <= e["steps"] < 100000 for e in plans)
