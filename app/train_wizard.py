@@ -403,6 +403,7 @@ class RunPage(QWizardPage):
         self.start_step = 0
         self.val_photos = 0
         self.score: dict | None = None
+        self.best: dict | None = None  # the engine's best validation so far (kept as best.pt)
         self.progress = QProgressBar()
         self.progress.setValue(0)
         self.speed = QLabel()
@@ -490,6 +491,7 @@ class RunPage(QWizardPage):
             if self.score is None:
                 self._show_preview(record["preview"], "Each row a crop: with the hole · the fill · the original")
         elif kind == "best":
+            self.best = record
             self.log.appendPlainText(f"Best so far at step {record['step']}: {record['val_psnr']:.2f} dB")
         elif kind == "score":
             self.score = record
@@ -566,11 +568,22 @@ class RunPage(QWizardPage):
                 f"starting model, {s['after_psnr']:.2f} dB with the new one ({s['gain_db']:+.2f} dB, give or take "
                 f"{s['gain_se_db']:.2f}).")
         if s["clear"]:
-            return text + (" A difference this small is hard to see." if s["gain_db"] < 0.1 else "")
-        if s["gain_db"] <= 0:
-            return text + " The new model is not better on these photos; keeping the current one is the safer choice."
-        return (text + f" A gain this size could be chance on {photos} (a clear one is over twice the give-or-take); "
+            verdict = " A difference this small is hard to see." if s["gain_db"] < 0.1 else ""
+        elif s["gain_db"] <= 0:
+            verdict = " The new model is not better on these photos; keeping the current one is the safer choice."
+        else:
+            verdict = (f" A gain this size could be chance on {photos} (a clear one is over twice the give-or-take); "
                        "keeping the current model is the safer choice.")
+        return text + verdict + self._best_text()
+
+    def _best_text(self) -> str:
+        """Why the log's best score is not the one offered: a model picked by its score on the held-out photos
+        would overstate that score, so the final model is scored and offered, and the best is only kept."""
+        b, s = self.best, self.score
+        if b is None or s is None or int(b["step"]) in (int(s["step"]), self.start_step):
+            return ""
+        return (f" The best validation, {b['val_psnr']:.2f} dB at step {b['step']}, is kept as best.pt; the final "
+                "model is the one offered, because a step chosen for its score on these photos would overstate it.")
 
     @Slot(int, bool)
     def _on_ended(self, code: int, crashed: bool) -> None:
